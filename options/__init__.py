@@ -1,0 +1,211 @@
+"""Flags -> typed configs.  Only this package (and the entry points) touch argparse."""
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+
+from options.config import (DataConfig, DisplayConfig, LossConfig, NetworkConfig, OptimConfig,
+                            RunConfig, TestConfig, TrainConfig, train_config_from_dict)
+from options.flags import build_parser, model_defaults
+from translate.generators import GENERATORS, build_generator, size_multiple
+
+__all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
+           "TrainConfig", "TestConfig", "train_config_from_dict"]
+
+PAIRED_MODELS = ("pix2pix", "csgan")
+
+
+class OptionsError(ValueError):
+    """A bad flag value or combination; the message says which flag and what to do."""
+
+
+def _parse(argv: Sequence[str] | None, is_train: bool) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
+    probe = build_parser(is_train)
+    known, _ = probe.parse_known_args(argv)
+    parser = build_parser(is_train, known.model)
+    return parser.parse_args(argv), parser
+
+
+def _gpu_ids(text: str) -> tuple[int, ...]:
+    try:
+        ids = tuple(int(t) for t in str(text).split(",") if t.strip() != "")
+    except ValueError:
+        raise OptionsError(f"--gpu_ids {text!r}: give comma-separated integers, or -1 for the CPU") from None
+    return tuple(i for i in ids if i >= 0)
+
+
+def _generator_multiple(o) -> int:
+    if o.netG not in GENERATORS:
+        return 1
+    if o.netG.startswith("vit"):
+        return o.vit_patch_size
+    net = build_generator(o.netG, in_channels=1, out_channels=1, base_channels=1, norm="none")
+    return size_multiple(net)
+
+
+def _sizes(o, builtin: bool, is_train: bool, multiple: int) -> None:
+    """Classic sizes (load 286, crop 256; test: load = crop).
+
+    The built-in data is 128 px: crop 128 there, unless the generator needs more (unet_256).
+    """
+    if o.crop_size is None:
+        o.crop_size = max(128, multiple) if builtin else 256
+    if o.load_size is None:
+        o.load_size = round(o.crop_size * 286 / 256) if is_train else o.crop_size
+
+
+def _network_config(o) -> NetworkConfig:
+    return NetworkConfig(
+        netG=o.netG, netD=o.netD, input_nc=o.input_nc, output_nc=o.output_nc, ngf=o.ngf, ndf=o.ndf,
+        n_layers_D=o.n_layers_D, norm=o.norm, init_type=o.init_type, init_gain=o.init_gain,
+        use_dropout=not o.no_dropout, vit_patch_size=o.vit_patch_size, vit_depth=o.vit_depth,
+        vit_dim=o.vit_dim, vit_heads=o.vit_heads, vit_noise=o.vit_noise,
+        vit_patch_overlap=o.vit_patch_overlap, spectral_norm=o.spectral_norm,
+        self_attention=o.self_attention, num_D=o.num_D, crop_size=o.crop_size)
+
+
+def _data_config(o, phase: str, multiple: int) -> DataConfig:
+    return DataConfig(
+        dataroot=o.dataroot, dataset_mode=o.dataset_mode, direction=o.direction, phase=phase,
+        serial_batches=o.serial_batches, num_threads=o.num_threads, batch_size=o.batch_size,
+        load_size=o.load_size, crop_size=o.crop_size,
+        max_dataset_size=None if math.isinf(o.max_dataset_size) else int(o.max_dataset_size),
+        preprocess=o.preprocess, no_flip=o.no_flip, input_nc=o.input_nc, output_nc=o.output_nc,
+        size_multiple=multiple, seed=o.seed)
+
+
+def _run_config(o, is_train: bool) -> RunConfig:
+    name = o.name
+    if o.suffix:
+        name = f"{name}_{o.suffix.format(**vars(o))}"
+    epoch = f"iter_{o.load_iter}" if o.load_iter > 0 else str(o.epoch)
+    return RunConfig(
+        name=name, checkpoints_dir=o.checkpoints_dir, model=o.model, gpu_ids=_gpu_ids(o.gpu_ids),
+        continue_train=getattr(o, "continue_train", False), epoch=epoch, load_iter=o.load_iter,
+        verbose=o.verbose, save_latest_freq=getattr(o, "save_latest_freq", 5000),
+        save_epoch_freq=getattr(o, "save_epoch_freq", 5), save_by_iter=getattr(o, "save_by_iter", False))
+
+
+def _check_common(o, multiple: int) -> None:
+    positive = ["batch_size", "ngf", "ndf", "input_nc", "output_nc", "crop_size", "load_size"]
+    for flag in positive:
+        if getattr(o, flag) < 1:
+            raise OptionsError(f"--{flag} must be at least 1 (got {getattr(o, flag)})")
+    if o.num_threads < 0:
+        raise OptionsError("--num_threads must be 0 or more")
+    if o.input_nc not in (1, 3) or o.output_nc not in (1, 3):
+        raise OptionsError("--input_nc and --output_nc must be 1 (grayscale) or 3 (RGB)")
+    if o.preprocess in ("resize_and_crop", "scale_width_and_crop") and o.crop_size > o.load_size:
+        raise OptionsError(f"--crop_size {o.crop_size} is larger than --load_size {o.load_size}; "
+                           f"lower --crop_size or raise --load_size")
+    if o.preprocess != "none" and "crop" in o.preprocess and o.crop_size % multiple:
+        raise OptionsError(f"--netG {o.netG} needs image sides that are multiples of {multiple}; "
+                           f"--crop_size {o.crop_size} is not (try {max(multiple, o.crop_size // multiple * multiple)})")
+
+
+def _check_train(o) -> None:
+    paired_data = o.dataset_mode == "aligned"
+    if o.model in PAIRED_MODELS and o.dataset_mode != "aligned":
+        raise OptionsError(f"--model {o.model} needs paired data: use --dataset_mode aligned "
+                           f"(or --model cycle_gan for unpaired data)")
+    if o.model == "test":
+        raise OptionsError("--model test is for test.py; train with cycle_gan, pix2pix or csgan")
+    if o.model == "cycle_gan" and o.dataset_mode == "single":
+        raise OptionsError("--model cycle_gan trains on two domains: use --dataset_mode unaligned or aligned")
+    if not paired_data and (o.lambda_L1 > 0 or o.lambda_cs > 0):
+        flag = "--lambda_L1" if o.lambda_L1 > 0 else "--lambda_cs"
+        raise OptionsError(f"{flag} needs paired data (--dataset_mode aligned); set it to 0 for unpaired data")
+    if o.model == "cycle_gan" and o.lambda_cs > 0:
+        raise OptionsError("--lambda_cs belongs to --model csgan (paired cycle model)")
+    two_generators = o.model in ("cycle_gan", "csgan")
+    if two_generators and o.lambda_identity > 0 and o.input_nc != o.output_nc:
+        raise OptionsError(f"--lambda_identity needs --input_nc == --output_nc (got {o.input_nc} and "
+                           f"{o.output_nc}); set --lambda_identity 0")
+    if o.n_epochs < 0 or o.n_epochs_decay < 0 or o.n_epochs + o.n_epochs_decay < 1:
+        raise OptionsError("--n_epochs + --n_epochs_decay must be at least 1")
+    if o.pool_size < 0:
+        raise OptionsError("--pool_size must be 0 (no pool) or more")
+    if o.n_critic < 1:
+        raise OptionsError("--n_critic must be at least 1")
+    if not 0 <= o.ema_decay < 1:
+        raise OptionsError("--ema_decay must be in [0, 1), e.g. 0.999")
+    for flag in ("lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "lambda_cs", "lambda_gp",
+                 "lambda_bcr_real", "lambda_bcr_fake", "lambda_cutmix", "lambda_r1", "lr"):
+        if getattr(o, flag) < 0:
+            raise OptionsError(f"--{flag} must not be negative")
+    if o.mixed_precision == "fp16" and o.gpu_ids == "-1":
+        raise OptionsError("--mixed_precision fp16 needs a GPU; on the CPU use bf16 or no")
+    unknown = [t for t in _diffaugment(o) if t not in ("color", "translation", "cutout")]
+    if unknown:
+        raise OptionsError(f"--diffaugment: unknown {', '.join(unknown)}; use color,translation,cutout")
+
+
+def _diffaugment(o) -> tuple[str, ...]:
+    return tuple(t.strip() for t in o.diffaugment.split(",") if t.strip())
+
+
+def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
+    o, _ = _parse(argv, is_train=True)
+    builtin = o.dataroot is None
+    multiple = _generator_multiple(o)
+    _sizes(o, builtin, is_train=True, multiple=multiple)
+    _check_common(o, multiple)
+    _check_train(o)
+    lambda_l1 = o.lambda_L1
+    return TrainConfig(
+        run=_run_config(o, True), data=_data_config(o, o.phase, multiple), net=_network_config(o),
+        loss=LossConfig(gan_mode=o.gan_mode, lambda_a=o.lambda_A, lambda_b=o.lambda_B,
+                        lambda_identity=o.lambda_identity if o.model != "pix2pix" else 0.0,
+                        lambda_l1=lambda_l1, lambda_cs=o.lambda_cs, lambda_gp=o.lambda_gp,
+                        lambda_cutmix=o.lambda_cutmix, lambda_bcr_real=o.lambda_bcr_real,
+                        lambda_bcr_fake=o.lambda_bcr_fake, lambda_r1=o.lambda_r1,
+                        diffaugment=_diffaugment(o), adaptive_gan_weight=o.adaptive_gan_weight,
+                        disc_start=o.disc_start),
+        optim=OptimConfig(lr=o.lr, lr_d=o.lr_D, beta1=o.beta1, n_epochs=o.n_epochs,
+                          n_epochs_decay=o.n_epochs_decay, epoch_count=o.epoch_count,
+                          lr_policy=o.lr_policy, lr_decay_iters=o.lr_decay_iters,
+                          pool_size=o.pool_size, mixed_precision=o.mixed_precision,
+                          channels_last=o.channels_last, compile=o.compile, n_critic=o.n_critic,
+                          ema_decay=o.ema_decay, max_bad_steps=o.max_bad_steps,
+                          max_iters=o.max_iters, seed=o.seed, deterministic=o.deterministic),
+        display=DisplayConfig(display_id=o.display_id, display_server=o.display_server,
+                              display_port=o.display_port, display_env=o.display_env,
+                              display_ncols=o.display_ncols, display_freq=o.display_freq,
+                              display_winsize=o.display_winsize, update_html_freq=o.update_html_freq,
+                              print_freq=o.print_freq, no_html=o.no_html),
+        flags=_flags_with_defaults(o, True))
+
+
+def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
+    o, _ = _parse(argv, is_train=False)
+    # Classic test-time settings: in order, no flips, one image at a time, no workers.
+    o.serial_batches, o.no_flip, o.num_threads = True, True, 0
+    multiple = _generator_multiple(o)
+    _sizes(o, o.dataroot is None, is_train=False, multiple=multiple)
+    _check_common(o, multiple)
+    if o.num_test < 1:
+        raise OptionsError("--num_test must be at least 1")
+    return TestConfig(
+        run=_run_config(o, False), data=_data_config(o, o.phase, multiple), net=_network_config(o),
+        results_dir=o.results_dir, aspect_ratio=o.aspect_ratio, eval=o.eval, num_test=o.num_test,
+        model_suffix=o.model_suffix, html_page_size=o.html_page_size,
+        mixed_precision=o.mixed_precision, channels_last=o.channels_last, compile=o.compile,
+        flags=_flags_with_defaults(o, False))
+
+
+def _flags_with_defaults(o, is_train: bool) -> dict:
+    defaults = vars(build_parser(is_train, o.model).parse_args([]))
+    return {k: {"value": v, "default": defaults.get(k)} for k, v in sorted(vars(o).items())
+}
+
+
+def format_options(flags: dict) -> str:
+    """The classic train_opt.txt text: one flag a line, with the default where it differs."""
+    lines = ["----------------- Options ---------------"]
+    for key, entry in flags.items():
+        value, default = entry["value"], entry["default"]
+        note = f"\t[default: {default}]" if value != default else ""
+        lines.append(f"{key:>25}: {str(value):<30}{note}")
+    lines.append("----------------- End -------------------")
+    return "\n".join(lines) + "\n"

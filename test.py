@@ -1,0 +1,31 @@
+"""Translate with a trained model: `python test.py --dataroot DIR --name RUN --model test|pix2pix|cycle_gan`.
+
+Writes results_dir/name/<phase>_<epoch>/images/ and an index.html with input,
+output and, for paired data, the ground truth per row.
+"""
+from __future__ import annotations
+
+import sys
+
+from options import OptionsError, parse_test_options
+from translate.checkpoint import CheckpointError
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = parse_test_options(argv)
+    except OptionsError as err:
+        print(f"test.py: error: {err}", file=sys.stderr)
+        return 2
+    from datasets import DataError
+    from translate.testing import run_test
+    try:
+        run_test(cfg)
+    except (DataError, CheckpointError) as err:
+        print(f"test.py: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Classic flags, per-model defaults, and bad combinations that must stop at start-up."""
+import re
+
+import pytest
+
+from options import OptionsError, format_options, parse_test_options, parse_train_options, train_config_from_dict
+
+
+def test_cycle_gan_defaults_match_the_classic_code():
+    c = parse_train_options(["--dataroot", "d", "--model", "cycle_gan"])
+    assert (c.net.netG, c.net.netD, c.net.norm, c.net.use_dropout) == ("resnet_9blocks", "basic", "instance", False)
+    assert (c.loss.gan_mode, c.loss.lambda_a, c.loss.lambda_b, c.loss.lambda_identity) == ("lsgan", 10, 10, 0.5)
+    assert c.optim.pool_size == 50 and c.data.dataset_mode == "unaligned"
+    assert (c.data.load_size, c.data.crop_size, c.optim.lr, c.optim.beta1) == (286, 256, 0.0002, 0.5)
+    assert (c.optim.n_epochs, c.optim.n_epochs_decay, c.optim.lr_policy) == (100, 100, "linear")
+
+
+def test_pix2pix_defaults_match_the_classic_code():
+    c = parse_train_options(["--dataroot", "d", "--model", "pix2pix", "--direction", "BtoA"])
+    assert (c.net.netG, c.net.norm, c.net.use_dropout) == ("unet_256", "batch", True)
+    assert (c.data.dataset_mode, c.loss.gan_mode, c.loss.lambda_l1, c.optim.pool_size) == ("aligned", "vanilla", 100, 0)
+    assert c.data.direction == "BtoA"
+
+
+def test_explicit_flags_beat_model_defaults():
+    c = parse_train_options(["--dataroot", "d", "--model", "pix2pix", "--netG", "resnet_9blocks",
+                             "--norm", "instance", "--gan_mode", "lsgan", "--pool_size", "7"])
+    assert (c.net.netG, c.net.norm, c.loss.gan_mode, c.optim.pool_size) == ("resnet_9blocks", "instance", "lsgan", 7)
+
+
+def test_test_defaults():
+    c = parse_test_options(["--dataroot", "d", "--name", "horse2zebra_pretrained", "--no_dropout"])
+    assert c.run.model == "test" and c.data.dataset_mode == "single"
+    assert (c.data.load_size, c.data.crop_size, c.num_test, c.data.phase) == (256, 256, 50, "test")
+    assert c.data.serial_batches and c.data.no_flip and c.data.num_threads == 0
+    assert c.run.epoch == "latest"
+
+
+def test_gpu_ids_minus_one_means_cpu():
+    assert parse_train_options(["--gpu_ids", "-1"]).run.gpu_ids == ()
+    assert parse_train_options(["--gpu_ids", "0,1"]).run.gpu_ids == (0, 1)
+
+
+def test_builtin_data_uses_smaller_default_sizes():
+    c = parse_train_options(["--model", "pix2pix", "--netG", "unet_128"])
+    assert c.data.dataroot is None and (c.data.load_size, c.data.crop_size) == (143, 128)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "cycle_gan", "--input_nc", "1", "--output_nc", "3"], "--lambda_identity"),
+    (["--model", "cycle_gan", "--lambda_L1", "5"], "--lambda_L1 needs paired"),
+    (["--model", "csgan", "--dataset_mode", "unaligned"], "needs paired data"),
+    (["--model", "pix2pix", "--dataset_mode", "unaligned"], "needs paired data"),
+    (["--load_size", "100", "--crop_size", "128"], "larger than --load_size"),
+    (["--model", "pix2pix", "--crop_size", "128", "--load_size", "143"], "multiples of 256"),
+    (["--batch_size", "0"], "--batch_size"),
+    (["--input_nc", "4", "--lambda_identity", "0"], "1 (grayscale) or 3"),
+    (["--diffaugment", "color,blur"], "blur"),
+    (["--gpu_ids", "x"], "--gpu_ids"),
+    (["--n_critic", "0"], "--n_critic"),
+])
+def test_bad_combinations_name_the_flag(argv, message):
+    with pytest.raises(OptionsError, match=re.escape(message)):
+        parse_train_options(argv)
+
+
+def test_unknown_network_lists_valid_names(capsys):
+    with pytest.raises(SystemExit):
+        parse_train_options(["--netG", "resnet_99blocks"])
+    err = capsys.readouterr().err
+    assert "--netG" in err and "resnet_9blocks" in err and "unet_256" in err
+
+
+def test_config_round_trips_through_json_dict():
+    c = parse_train_options(["--model", "csgan", "--diffaugment", "color,cutout"])
+    assert train_config_from_dict(c.to_dict()).net == c.net
+    again = train_config_from_dict(__import__("json").loads(c.to_json()))
+    assert again.loss == c.loss and again.loss.diffaugment == ("color", "cutout")
+
+
+def test_train_opt_text_marks_changed_defaults():
+    c = parse_train_options(["--model", "pix2pix", "--lr", "0.001"])
+    text = format_options(c.flags)
+    assert "lr: 0.001" in text.replace("  ", " ").replace("  ", " ") or "0.001" in text
+    assert "[default: 0.0002]" in text
+
+
+def test_suffix_is_formatted_with_options():
+    c = parse_train_options(["--name", "run", "--suffix", "{model}_{netG}", "--model", "pix2pix"])
+    assert c.run.name == "run_pix2pix_unet_256"

@@ -1,0 +1,34 @@
+"""Train a translator: `python train.py --dataroot DIR --name RUN --model cycle_gan|pix2pix|csgan`.
+
+The classic pytorch-CycleGAN-and-pix2pix flags work unchanged; `--help` lists them.
+With no --dataroot it trains on the built-in procedural dataset.
+"""
+from __future__ import annotations
+
+import sys
+
+from options import OptionsError, parse_train_options
+from translate.checkpoint import CheckpointError
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = parse_train_options(argv)
+    except OptionsError as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
+    from translate.trainer import Trainer  # heavy imports after the flags are known to be good
+    from datasets import DataError
+    try:
+        trainer = Trainer(cfg)
+        trainer.fit()
+    except (DataError, CheckpointError, FloatingPointError) as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 1
+    if trainer.is_main:
+        print(f"Training done. Checkpoints and pages: {trainer.run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Generator name table: the --netG flag values and the builders behind them."""
+from __future__ import annotations
+
+from functools import partial
+
+from torch import nn
+
+from translate.generators.resnet import ResnetGenerator
+from translate.generators.unet import UnetGenerator
+
+GENERATORS = {
+    "resnet_9blocks": partial(ResnetGenerator, n_blocks=9),
+    "resnet_6blocks": partial(ResnetGenerator, n_blocks=6),
+    "unet_256": partial(UnetGenerator, num_downs=8),
+    "unet_128": partial(UnetGenerator, num_downs=7),
+    # Small U-Net for 64 px images (the built-in demo, tests).
+    "unet_64": partial(UnetGenerator, num_downs=6),
+}
+
+
+def build_generator(name: str, **kwargs) -> nn.Module:
+    """Build the generator registered under ``name`` (a --netG value)."""
+    try:
+        builder = GENERATORS[name]
+    except KeyError:
+        raise ValueError(f"unknown --netG {name!r}; valid names: {', '.join(sorted(GENERATORS))}") from None
+    return builder(**kwargs)
+
+
+def size_multiple(net: nn.Module) -> int:
+    """The multiple that input H and W must have for this generator."""
+    return int(getattr(net, "size_multiple", 1))

@@ -1,0 +1,207 @@
+"""ViT-SIREN generator: ViTGAN's transformer generator (Lee et al. 2021, "ViTGAN:
+Training GANs with Vision Transformers", section 4.2) adapted to translate an
+input image instead of decoding a noise vector.
+
+Pipeline:
+
+1. Patch embedding: a linear map of each flattened P x P input patch (a conv
+   with kernel = stride = P), plus a learned position table for ``image_size``
+   that is resampled bicubically over the token grid for other sizes.
+2. Self-modulated LayerNorm (SLN) transformer blocks. ViTGAN feeds the latent
+   through the LayerNorm's scale and shift instead of the token sequence:
+       SLN(h, w) = gamma(w) * (h - mean(h)) / std(h) + beta(w),   w = MLP(latent).
+   Here the latent is the mean of the input tokens (a global summary of the
+   source image), optionally concatenated with noise z ~ N(0, I) of
+   ``noise_dim`` drawn afresh at each training forward (zeros in eval mode, so
+   test-time translation is deterministic).
+3. Implicit patch decoder: each final token e_i is turned into its P x P pixels
+   by a small SIREN (Sitzmann et al. 2020) evaluated at the pixel coordinates
+   v in [-1, 1]^2 of the patch: Fourier features E_fou(v) = sin(omega_f (B v + b)),
+   then fully connected layers with sine activations whose weights are
+   modulated by e_i and demodulated, as in StyleGAN2 (Karras et al. 2020) and
+   CIPS (Anokhin et al. 2021). The patches are stitched and passed through tanh.
+   Because a patch is a smooth function of its coordinates, the generator
+   cannot emit the blocky artefacts of a plain linear patch projection.
+
+Tensor contract: N x in_channels x H x W -> N x out_channels x H x W in (-1, 1);
+H and W must be multiples of patch_size.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from translate.layers import resize_pos_embed
+
+
+class SelfModulatedLayerNorm(nn.Module):
+    """SLN(h, w) = gamma(w) * LayerNorm(h) + beta(w), with gamma, beta affine in w.
+
+    Raw parameters (not nn.Linear children) so that translate.layers.init_weights
+    leaves them alone: the bias starts at gamma = 1, beta = 0 (a plain
+    LayerNorm) and the small weights let w modulate from the first step.
+    """
+
+    keeps_own_init = True
+
+    def __init__(self, dim: int, w_dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+        self.weight = nn.Parameter(torch.randn(2 * dim, w_dim) * 0.02)
+        self.bias = nn.Parameter(torch.cat([torch.ones(dim), torch.zeros(dim)]))
+
+    def forward(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        gamma, beta = F.linear(w, self.weight, self.bias).unsqueeze(1).chunk(2, dim=-1)  # N, 1, dim each
+        return gamma * F.layer_norm(h, (self.dim,), eps=self.eps) + beta
+
+
+class Attention(nn.Module):
+    """Standard multi-head dot-product self-attention (fused kernel via SDPA)."""
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} must be divisible by heads {heads}")
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).reshape(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(out.transpose(1, 2).reshape(n, t, d))
+
+
+class GeneratorBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, mlp_ratio: int):
+        super().__init__()
+        self.norm1 = SelfModulatedLayerNorm(dim, dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = SelfModulatedLayerNorm(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim * mlp_ratio), nn.GELU(), nn.Linear(dim * mlp_ratio, dim))
+
+    def forward(self, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        h = h + self.attn(self.norm1(h, w))
+        return h + self.mlp(self.norm2(h, w))
+
+
+class ModulatedSiren(nn.Module):
+    """A fully connected layer whose weights each patch embedding modulates.
+
+    For style s = A(e) (one per patch), the effective weight is W * s (scaling
+    input columns); with ``demodulate`` each output row is rescaled to the norm
+    a SIREN-initialised row has in expectation, sqrt(2) / omega, so the
+    pre-activation omega * (W' h + b) keeps SIREN's unit-variance statistics
+    whatever the style. Computed as W (s * h) * d instead of materialising one
+    weight matrix per patch.
+    """
+
+    keeps_own_init = True
+
+    def __init__(self, in_features: int, out_features: int, style_dim: int, *, omega: float = 30.0,
+                 demodulate: bool = True, sine: bool = True):
+        super().__init__()
+        self.omega, self.demodulate, self.sine = omega, demodulate, sine
+        bound = math.sqrt(6 / in_features) / omega                # SIREN init for layers after the first
+        self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(out_features).uniform_(-1 / math.sqrt(in_features),
+                                                                    1 / math.sqrt(in_features)))
+        # Style affine: s = 1 + small at init, as StyleGAN2's bias-1 affine layers.
+        self.style_weight = nn.Parameter(torch.randn(in_features, style_dim) / math.sqrt(style_dim))
+        self.style_bias = nn.Parameter(torch.ones(in_features))
+
+    def forward(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        # h: N x T x K x in (K pixels per patch), style: N x T x style_dim
+        s = F.linear(style, self.style_weight, self.style_bias)                 # N, T, in
+        out = (h * s.unsqueeze(2)) @ self.weight.t()                             # N, T, K, out
+        if self.demodulate:
+            row_norm2 = s.pow(2) @ self.weight.pow(2).t()                        # N, T, out
+            out = out * (math.sqrt(2) / self.omega * torch.rsqrt(row_norm2 + 1e-8)).unsqueeze(2)
+        out = out + self.bias
+        return torch.sin(self.omega * out) if self.sine else out
+
+
+class SirenPatchDecoder(nn.Module):
+    """Maps N x T x dim patch embeddings to N x T x (P*P) x out_channels pixel values."""
+
+    keeps_own_init = True
+
+    def __init__(self, *, dim: int, patch_size: int, out_channels: int, hidden: int = 64,
+                 layers: int = 2, fourier_scale: float | None = None, omega: float = 30.0):
+        super().__init__()
+        # SIREN's first-layer w0 = 30 assumes coordinates spanning a whole image of
+        # hundreds of pixels; ours span one patch of P. The default keeps the
+        # highest Fourier frequency at a quarter of the patch grid's Nyquist
+        # rate (a phase step of at most pi/4 between neighbouring pixels).
+        self.fourier_scale = fourier_scale if fourier_scale is not None else math.pi * patch_size / 4
+        # First layer: SIREN init U(-1/fan_in, 1/fan_in) with fan_in = 2 coordinates.
+        self.fourier_weight = nn.Parameter(torch.empty(hidden, 2).uniform_(-0.5, 0.5))
+        self.fourier_bias = nn.Parameter(torch.empty(hidden).uniform_(-1 / math.sqrt(2), 1 / math.sqrt(2)))
+        self.layers = nn.ModuleList(ModulatedSiren(hidden, hidden, dim, omega=omega) for _ in range(layers))
+        self.to_pixels = ModulatedSiren(hidden, out_channels, dim, omega=omega, demodulate=False, sine=False)
+        centers = (torch.arange(patch_size) + 0.5) / patch_size * 2 - 1       # pixel centres in (-1, 1)
+        yy, xx = torch.meshgrid(centers, centers, indexing="ij")
+        self.register_buffer("coords", torch.stack([xx, yy], -1).reshape(-1, 2), persistent=False)
+
+    def fourier_features(self, coords: torch.Tensor) -> torch.Tensor:
+        """E_fou(v) = sin(omega_f (B v + b)) for K x 2 coordinates -> K x hidden."""
+        return torch.sin(self.fourier_scale * F.linear(coords, self.fourier_weight, self.fourier_bias))
+
+    def forward(self, tokens: torch.Tensor, coords: torch.Tensor | None = None) -> torch.Tensor:
+        coords = self.coords if coords is None else coords
+        h = self.fourier_features(coords.to(tokens.dtype))[None, None]          # 1, 1, K, hidden
+        for layer in self.layers:
+            h = layer(h, tokens)
+        return self.to_pixels(h, tokens)                                         # N, T, K, out
+
+
+class VitSirenGenerator(nn.Module):
+    def __init__(self, *, in_channels: int = 3, out_channels: int = 3, image_size: int = 256,
+                 patch_size: int = 16, dim: int = 384, depth: int = 4, heads: int = 6, noise_dim: int = 0,
+                 mlp_ratio: int = 4, siren_hidden: int = 64, siren_layers: int = 2,
+                 fourier_scale: float | None = None, **_unused):
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(f"image_size {image_size} must be a multiple of patch_size {patch_size}")
+        self.patch_size = patch_size
+        self.size_multiple = patch_size
+        self.out_channels = out_channels
+        self.noise_dim = noise_dim
+        self.grid = (image_size // patch_size, image_size // patch_size)
+        self.patch_embed = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
+        self.pos_embed = nn.Parameter(torch.randn(1, self.grid[0] * self.grid[1], dim) * 0.02)
+        self.mapping = nn.Sequential(nn.Linear(dim + noise_dim, dim), nn.LeakyReLU(0.2), nn.Linear(dim, dim))
+        self.blocks = nn.ModuleList(GeneratorBlock(dim, heads, mlp_ratio) for _ in range(depth))
+        self.norm = SelfModulatedLayerNorm(dim, dim)
+        self.decoder = SirenPatchDecoder(dim=dim, patch_size=patch_size, out_channels=out_channels,
+                                         hidden=siren_hidden, layers=siren_layers, fourier_scale=fourier_scale)
+
+    @property
+    def last_layer(self) -> nn.Parameter:
+        """The weight nearest the output (for the adaptive GAN weight)."""
+        return self.decoder.to_pixels.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, height, width = x.shape
+        p = self.patch_size
+        if height % p or width % p:
+            raise ValueError(f"VitSirenGenerator needs H and W that are multiples of patch_size {p}; "
+                             f"got {height}x{width}")
+        grid = (height // p, width // p)
+        tokens = self.patch_embed(x).flatten(2).transpose(1, 2)                 # N, T, dim
+        latent = tokens.mean(1)
+        if self.noise_dim:
+            z = (torch.randn if self.training else torch.zeros)(n, self.noise_dim, device=x.device, dtype=latent.dtype)
+            latent = torch.cat([latent, z], dim=1)
+        w = self.mapping(latent)
+        h = tokens + resize_pos_embed(self.pos_embed, self.grid, grid)
+        for block in self.blocks:
+            h = block(h, w)
+        patches = self.decoder(self.norm(h, w))                                 # N, T, P*P, C
+        image = patches.reshape(n, grid[0], grid[1], p, p, self.out_channels)
+        image = image.permute(0, 5, 1, 3, 2, 4).reshape(n, self.out_channels, height, width)
+        return torch.tanh(image)

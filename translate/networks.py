@@ -1,0 +1,53 @@
+"""Build the networks a model needs from a NetworkConfig.
+
+pix2pix: gen_ab and a conditional disc_b (judges A and B concatenated).
+cycle_gan / csgan: gen_ab, gen_ba, disc_a (judges domain A), disc_b (domain B).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from options.config import NetworkConfig
+from translate.discriminators import build_discriminator
+from translate.generators import build_generator
+from translate.layers import init_weights
+
+TWO_WAY_MODELS = ("cycle_gan", "csgan")
+
+
+def generator_kwargs(net: NetworkConfig, in_channels: int, out_channels: int) -> dict:
+    return dict(in_channels=in_channels, out_channels=out_channels, base_channels=net.ngf,
+                norm=net.norm, use_dropout=net.use_dropout, self_attention=net.self_attention,
+                image_size=net.crop_size, patch_size=net.vit_patch_size, dim=net.vit_dim,
+                depth=net.vit_depth, heads=net.vit_heads, noise_dim=net.vit_noise)
+
+
+def discriminator_kwargs(net: NetworkConfig, in_channels: int) -> dict:
+    return dict(in_channels=in_channels, base_channels=net.ndf, n_layers=net.n_layers_D,
+                norm=net.norm, self_attention=net.self_attention, spectral_norm=net.spectral_norm,
+                image_size=net.crop_size, patch_size=net.vit_patch_size, dim=net.vit_dim,
+                depth=net.vit_depth, heads=net.vit_heads, overlap=net.vit_patch_overlap,
+                num_D=net.num_D)
+
+
+def make_generator(net: NetworkConfig, in_channels: int, out_channels: int) -> nn.Module:
+    g = build_generator(net.netG, **generator_kwargs(net, in_channels, out_channels))
+    return init_weights(g, net.init_type, net.init_gain)
+
+
+def make_discriminator(net: NetworkConfig, in_channels: int) -> nn.Module:
+    d = build_discriminator(net.netD, **discriminator_kwargs(net, in_channels))
+    return init_weights(d, net.init_type, net.init_gain)
+
+
+def build_networks(model: str, net: NetworkConfig, *, with_discriminators: bool = True) -> nn.ModuleDict:
+    nets = nn.ModuleDict({"gen_ab": make_generator(net, net.input_nc, net.output_nc)})
+    if model in TWO_WAY_MODELS:
+        nets["gen_ba"] = make_generator(net, net.output_nc, net.input_nc)
+    if with_discriminators:
+        if model == "pix2pix":
+            nets["disc_b"] = make_discriminator(net, net.input_nc + net.output_nc)
+        else:
+            nets["disc_b"] = make_discriminator(net, net.output_nc)
+            nets["disc_a"] = make_discriminator(net, net.input_nc)
+    return nets

@@ -1,0 +1,103 @@
+"""test.py's work: translate the test split (or a folder) and write a results page."""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from options import TestConfig
+from translate._checkout import import_from_checkout
+from translate.inference import load_generators
+
+datasets = import_from_checkout("datasets")
+
+# What each model shows per row: (label, how to get it).
+ROWS = {
+    "test": ("real", "fake"),
+    "pix2pix": ("real_A", "fake_B", "real_B"),
+    "cycle_gan": ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"),
+    "csgan": ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"),
+}
+
+
+def _translate(cfg: TestConfig, gens: dict, batch: dict, model: str) -> dict[str, torch.Tensor]:
+    a = batch["A"]
+    if model == "test":
+        return {"real": a, "fake": gens["gen_ab"](a)}
+    out = {"real_A": a, "fake_B": gens["gen_ab"](a)}
+    if "B" in batch:
+        out["real_B"] = batch["B"]
+    if "gen_ba" in gens and "B" in batch:
+        out["rec_A"] = gens["gen_ba"](out["fake_B"])
+        out["fake_A"] = gens["gen_ba"](batch["B"])
+        out["rec_B"] = gens["gen_ab"](out["fake_A"])
+    return out
+
+
+def run_test(cfg: TestConfig) -> Path:
+    from translate.visualize.html import write_results_page
+    from translate.visualize.images import save_image, tensor_to_image
+
+    run_dir = Path(cfg.run.checkpoints_dir) / cfg.run.name
+    loaded = load_generators(run_dir, cfg.run.epoch, model=cfg.run.model, net=cfg.net,
+                             model_suffix=cfg.model_suffix)
+    model = cfg.run.model
+    if model != "test" and model != loaded.model and cfg.data.dataset_mode != "single":
+        print(f"note: the checkpoint was trained as --model {loaded.model}; testing as {model}")
+    data_cfg = cfg.data  # no --dataroot: build_dataset uses the built-in data
+    dataset = datasets.build_dataset(data_cfg, is_train=False)
+    loader = datasets.build_dataloader(dataset, data_cfg, is_train=False)
+    device = torch.device("cuda" if cfg.run.gpu_ids and torch.cuda.is_available() else "cpu")
+    gens = {}
+    for name, g in loaded.generators.items():
+        g = g.to(device)
+        g.train(not cfg.eval)  # classic: without --eval, batch norm and dropout stay in train mode
+        if cfg.channels_last:
+            g = g.to(memory_format=torch.channels_last)
+        gens[name] = torch.compile(g) if cfg.compile else g
+    out_dir = Path(cfg.results_dir) / cfg.run.name / f"{cfg.data.phase}_{cfg.run.epoch}"
+    image_dir = out_dir / "images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    labels = ROWS["test" if model == "test" else loaded.model]
+    amp = (torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[cfg.mixed_precision])
+           if cfg.mixed_precision != "no" else contextlib.nullcontext())
+    rows, done = [], 0
+    total = min(cfg.num_test, len(dataset))
+    with torch.inference_mode(), amp, tqdm(total=total, desc="translating", unit="img") as bar:
+        for batch in loader:
+            if done >= cfg.num_test:
+                break
+            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            visuals = _translate(cfg, gens, batch, "test" if model == "test" else loaded.model)
+            for i in range(batch["A"].shape[0]):
+                if done >= cfg.num_test:
+                    break
+                stem = Path(batch["A_paths"][i]).stem
+                row = []
+                for label in labels:
+                    if label not in visuals:
+                        continue
+                    image = _aspect(tensor_to_image(visuals[label][i].float()), cfg.aspect_ratio)
+                    name = f"{stem}_{label}.png"
+                    save_image(image, image_dir / name)
+                    row.append((label, f"images/{name}"))
+                rows.append((stem, row))
+                done += 1
+                bar.update(1)
+    pages = write_results_page(out_dir, f"{cfg.run.name} {cfg.data.phase} {cfg.run.epoch}", rows,
+                              page_size=cfg.html_page_size)
+    print(f"Translated {done} images with {loaded.source}\nResults page: {pages[0]}")
+    return Path(pages[0])
+
+
+def _aspect(image, ratio: float):
+    """Stretch the saved image as the classic --aspect_ratio does (width / height)."""
+    if ratio == 1.0:
+        return image
+    from PIL import Image
+    import numpy as np
+    h, w = image.shape[:2]
+    size = (int(w * ratio), h) if ratio > 1 else (w, int(h / ratio))
+    return np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))

@@ -1,0 +1,309 @@
+"""The training loop: Accelerator, optimizers, schedulers, pools, and the order of a step.
+
+Step order: generate; freeze D; G loss, backward, step; unfreeze D; D loss on
+detached (pooled) fakes, backward, step.  Only the main process displays and
+writes files.  Losses stay on the device between --print_freq reports, so a
+step has no host sync except the finiteness check (free on the CPU).
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import signal
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from tqdm import tqdm
+
+from options import TrainConfig, format_options
+from translate import checkpoint as ckpt
+from translate._checkout import import_from_checkout
+from translate.image_pool import ImagePool
+from translate.networks import build_networks
+from translate.objective import Objective
+from translate.sampling import EpochSampler
+from translate.schedulers import build_scheduler, step_scheduler
+from translate.training_state import capture_rng, restore_rng, seed_everything
+
+datasets = import_from_checkout("datasets")
+
+
+class TrainingStopped(Exception):
+    """Raised by the SIGINT/SIGTERM handler so the loop can save and exit cleanly."""
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        use_cpu = not cfg.run.gpu_ids or not torch.cuda.is_available()
+        # Accelerate keeps its settings in a process-wide singleton; a second run in the
+        # same process (tests, the benchmark) may want other settings, so start afresh.
+        # The distributed part (PartialState, the process group) is kept.
+        AcceleratorState._reset_state()
+        self.accelerator = Accelerator(cpu=use_cpu, mixed_precision=cfg.optim.mixed_precision)
+        self.is_main = self.accelerator.is_main_process
+        self.device = self.accelerator.device
+        seed_everything(cfg.optim.seed + self.accelerator.process_index)
+        if cfg.optim.deterministic:
+            torch.use_deterministic_algorithms(True)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = not cfg.optim.deterministic
+        self.run_dir = Path(cfg.run.checkpoints_dir) / cfg.run.name
+        self._build_data()
+        self._build_model()
+        self.epoch, self.epoch_iter, self.total_iters, self.steps, self.bad_steps = cfg.optim.epoch_count, 0, 0, 0, 0
+        if cfg.run.continue_train:
+            self._resume()
+        self.display = None
+
+    # ---- set-up ----------------------------------------------------------
+    def _build_data(self) -> None:
+        data_cfg = self.cfg.data  # no --dataroot: build_dataset uses the built-in data
+        self.data_cfg = data_cfg
+        self.dataset = datasets.build_dataset(data_cfg, is_train=True)
+        acc = self.accelerator
+        self.sampler = EpochSampler(len(self.dataset), shuffle=not data_cfg.serial_batches,
+                                    seed=self.cfg.optim.seed, rank=acc.process_index,
+                                    world_size=acc.num_processes)
+        self.loader = datasets.build_dataloader(self.dataset, data_cfg, is_train=True, sampler=self.sampler)
+
+    def _build_model(self) -> None:
+        cfg, acc = self.cfg, self.accelerator
+        nets = build_networks(cfg.run.model, cfg.net)
+        if cfg.net.norm == "syncbatch" and acc.num_processes > 1:
+            nets = torch.nn.SyncBatchNorm.convert_sync_batchnorm(nets)
+        if cfg.run.verbose and self.is_main:
+            for name, net in nets.items():
+                print(net)
+                print(f"[{name}] {sum(p.numel() for p in net.parameters()) / 1e6:.3f} M parameters")
+        nets.to(self.device)
+        if cfg.optim.channels_last:
+            nets.to(memory_format=torch.channels_last)
+        self.gen_names = [n for n in nets if n.startswith("gen_")]
+        self.disc_names = [n for n in nets if n.startswith("disc_")]
+        o = cfg.optim
+        fused = {"fused": True} if self.device.type == "cuda" else {"foreach": True}
+        opt_g = torch.optim.Adam(itertools.chain(*(nets[n].parameters() for n in self.gen_names)),
+                                 lr=o.lr, betas=(o.beta1, 0.999), **fused)
+        opt_d = torch.optim.Adam(itertools.chain(*(nets[n].parameters() for n in self.disc_names)),
+                                 lr=o.lr_d or o.lr, betas=(o.beta1, 0.999), **fused)
+        self.raw_nets = nets  # unwrapped, for checkpoints
+        prepared = acc.prepare(*[nets[n] for n in nets], opt_g, opt_d)
+        wrapped = torch.nn.ModuleDict(dict(zip(nets.keys(), prepared[:len(nets)])))
+        self.opt_g, self.opt_d = prepared[len(nets):]
+        if o.compile:
+            for name in wrapped:
+                wrapped[name] = torch.compile(wrapped[name])
+        self.objective = Objective(cfg.run.model, wrapped, cfg.loss)
+        self.sched_g = build_scheduler(self.opt_g, o)
+        self.sched_d = build_scheduler(self.opt_d, o)
+        self.pools = {d: ImagePool(o.pool_size, seed=o.seed + i) for i, d in enumerate(self.objective.judges)}
+
+    # ---- one step --------------------------------------------------------
+    def _set_disc_grad(self, flag: bool) -> None:
+        for name in self.disc_names:
+            for p in self.raw_nets[name].parameters():
+                p.requires_grad_(flag)
+
+    def _to_device(self, batch: dict) -> dict:
+        out = {}
+        for key, value in batch.items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(self.device, non_blocking=True)
+                if self.cfg.optim.channels_last:
+                    value = value.contiguous(memory_format=torch.channels_last)
+            out[key] = value
+        return out
+
+    def train_step(self, batch: dict) -> tuple[dict, dict]:
+        """One G and one D update; returns (detached losses, images)."""
+        acc, obj = self.accelerator, self.objective
+        batch = self._to_device(batch)
+        with acc.autocast():
+            images = obj.generate(batch)
+            self._set_disc_grad(False)
+            g_loss, g_logs = obj.generator_loss(images)
+        if not self._finite(g_loss):
+            self._set_disc_grad(True)
+            return {}, images
+        self.opt_g.zero_grad(set_to_none=True)
+        acc.backward(g_loss)
+        self.opt_g.step()
+        self._set_disc_grad(True)
+        fakes = {d: self.pools[d].query(x) for d, x in obj.fake_inputs(images).items()}
+        with acc.autocast():
+            d_loss, d_logs = obj.discriminator_loss(images, fakes)
+        if not self._finite(d_loss):
+            return {}, images
+        self.opt_d.zero_grad(set_to_none=True)
+        acc.backward(d_loss)
+        self.opt_d.step()
+        self.bad_steps = 0
+        return {**g_logs, **d_logs}, images
+
+    def _finite(self, loss: torch.Tensor) -> bool:
+        if bool(torch.isfinite(loss.detach())):
+            return True
+        self.bad_steps += 1
+        if self.is_main:
+            tqdm.write(f"warning: non-finite loss at iteration {self.steps}; step skipped "
+                       f"({self.bad_steps} in a row, limit --max_bad_steps {self.cfg.optim.max_bad_steps})")
+        if self.bad_steps >= self.cfg.optim.max_bad_steps:
+            raise FloatingPointError(
+                f"{self.bad_steps} non-finite losses in a row; stopping. The last good checkpoint in "
+                f"{self.run_dir} is intact: lower --lr, try --mixed_precision no or a different --gan_mode.")
+        return False
+
+    # ---- the loop --------------------------------------------------------
+    def fit(self) -> None:
+        cfg, acc = self.cfg, self.accelerator
+        last_epoch = cfg.optim.n_epochs + cfg.optim.n_epochs_decay
+        self._start_display()
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while self.epoch <= last_epoch and not self._reached_max_iters():
+                self._run_epoch(last_epoch)
+        except TrainingStopped as stop:
+            self.save("latest")
+            if self.is_main:
+                print(f"\n{stop}: saved {self.run_dir / 'ckpt_latest'}. Resume with the same command "
+                      f"plus --continue_train.")
+            raise SystemExit(130)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if self.display is not None:
+                self.display.close()
+        self.save("latest")
+        acc.wait_for_everyone()
+
+    def _on_signal(self, signum, _frame):
+        raise TrainingStopped(f"received {signal.Signals(signum).name}")
+
+    def _reached_max_iters(self) -> bool:
+        return self.cfg.optim.max_iters is not None and self.steps >= self.cfg.optim.max_iters
+
+    def _run_epoch(self, last_epoch: int) -> None:
+        cfg, bs = self.cfg, self.data_cfg.batch_size
+        self.sampler.set_epoch(self.epoch, start=self.epoch_iter)
+        self.objective.train()
+        bar = tqdm(self.loader, desc=f"epoch {self.epoch}/{last_epoch}", disable=not self.is_main,
+                   leave=False, dynamic_ncols=True)
+        t_data_start = t_start = time.perf_counter()
+        loss_sum, loss_count, images_done = 0.0, 0, 0
+        for batch in bar:
+            t_data = time.perf_counter() - t_data_start
+            t_step = time.perf_counter()
+            logs, images = self.train_step(batch)
+            n = batch["A"].shape[0] * self.accelerator.num_processes
+            before, self.total_iters = self.total_iters, self.total_iters + n
+            self.epoch_iter += batch["A"].shape[0]
+            self.steps += 1
+            images_done += n
+            crossed = lambda freq: freq > 0 and before // freq != self.total_iters // freq
+            if logs and crossed(cfg.display.print_freq) or (logs and self.steps == 1):
+                values = {k: float(v) for k, v in logs.items()}
+                loss_sum, loss_count = loss_sum + sum(values.values()), loss_count + 1
+                rate = images_done / max(time.perf_counter() - t_start, 1e-9)
+                remaining = (len(self.sampler) * bs - self.epoch_iter
+                             + (last_epoch - self.epoch) * len(self.dataset)) / max(rate, 1e-9)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()} | {"img/s": f"{rate:.1f}"})
+                if self.display is not None:
+                    frac = self.epoch - 1 + self.epoch_iter / max(len(self.dataset), 1)
+                    self.display.on_losses(self.epoch, self.epoch_iter, frac, values,
+                                           time.perf_counter() - t_step, t_data, rate, remaining)
+            if self.display is not None and (crossed(cfg.display.display_freq) or self.steps == 1):
+                save_html = crossed(cfg.display.update_html_freq) or self.steps == 1
+                self.display.on_visuals(visual_names(images), self.epoch, self.total_iters, save_html)
+            if crossed(cfg.run.save_latest_freq):
+                self.save(f"iter_{self.total_iters}" if cfg.run.save_by_iter else "latest")
+            t_data_start = time.perf_counter()
+            if self._reached_max_iters():
+                return
+        bar.close()
+        metric = loss_sum / loss_count if loss_count else 0.0
+        step_scheduler(self.sched_g, metric)
+        step_scheduler(self.sched_d, metric)
+        if self.is_main:
+            lr = self.opt_g.param_groups[0]["lr"]
+            print(f"end of epoch {self.epoch}/{last_epoch} ({time.perf_counter() - t_start:.1f} s, "
+                  f"learning rate {lr:.7f})")
+        finished, self.epoch, self.epoch_iter = self.epoch, self.epoch + 1, 0
+        if cfg.run.save_epoch_freq > 0 and finished % cfg.run.save_epoch_freq == 0:
+            self.save("latest")
+            self.save(str(finished))
+
+    # ---- display and checkpoints ----------------------------------------
+    def _start_display(self) -> None:
+        from translate.visualize import TrainingDisplay  # imports visdom: only when training
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        text = format_options(self.cfg.flags)
+        if self.is_main:
+            ckpt.atomic_write_text(self.run_dir / "train_opt.txt", text)
+            ckpt.atomic_write_text(self.run_dir / "train_config.json", self.cfg.to_json())
+        self.display = TrainingDisplay(self.cfg.display, self.run_dir, self.cfg.run.name, text,
+                                       enabled=self.is_main)
+
+    def training_state(self) -> dict:
+        return {
+            "epoch": self.epoch, "epoch_iter": self.epoch_iter, "total_iters": self.total_iters,
+            "steps": self.steps, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
+            "pools": {d: p.state_dict() for d, p in self.pools.items()}, "rng": capture_rng(),
+        }
+
+    def save(self, label: str) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.is_main:
+            ckpt.save_checkpoint(self.run_dir, label, dict(self.raw_nets.items()), self.cfg.to_dict(),
+                                 self.training_state(), model=self.cfg.run.model)
+        self.accelerator.wait_for_everyone()
+
+    def _resume(self) -> None:
+        label = self.cfg.run.epoch
+        found = ckpt.find_checkpoint(self.run_dir, label)
+        if found is None:
+            self._resume_classic(label)
+            return
+        weights, _ = ckpt.load_checkpoint(found)
+        for name, net in self.raw_nets.items():
+            if name not in weights:
+                raise ckpt.CheckpointError(f"{found} has no weights for {name}; was it saved by another --model?")
+            ckpt.load_into(net, weights[name], f"{found} [{name}]")
+        state = ckpt.load_training_state(found)
+        if state is None:
+            return
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.sched_g.load_state_dict(state["sched_g"])
+        self.sched_d.load_state_dict(state["sched_d"])
+        for d, pool in self.pools.items():
+            if d in state["pools"]:
+                pool.load_state_dict(state["pools"][d], device=self.device)
+        self.epoch, self.epoch_iter = state["epoch"], state["epoch_iter"]
+        self.total_iters, self.steps = state["total_iters"], state["steps"]
+        restore_rng(state["rng"])
+        if self.is_main:
+            print(f"Resumed from {found}: epoch {self.epoch}, iteration {self.total_iters}")
+
+    def _resume_classic(self, label: str) -> None:
+        """Weights only, from classic <label>_net_*.pth files (as the classic code resumes)."""
+        names = ckpt.CLASSIC_NAMES.get(self.cfg.run.model, {})
+        paths = {n: self.run_dir / f"{label}_net_{c}.pth" for n, c in names.items() if n in self.raw_nets}
+        if not paths or not all(p.exists() for p in paths.values()):
+            raise ckpt.CheckpointError(
+                f"--continue_train: no checkpoint '{label}' in {self.run_dir} (looked for ckpt_{label}/ and "
+                f"{label}_net_*.pth). Check --name, --checkpoints_dir and --epoch.")
+        for name, path in paths.items():
+            ckpt.load_into(self.raw_nets[name], ckpt.load_classic_state_dict(path), str(path))
+        if self.is_main:
+            print(f"Loaded classic weights {label}_net_*.pth; optimizers start fresh at epoch {self.epoch}")
+
+
+def visual_names(images: dict) -> dict:
+    """real_a -> real_A: the classic visual labels."""
+    return {k[:-1] + k[-1].upper(): v for k, v in images.items()}
