@@ -34,4 +34,4 @@ bench: install
 	$(PY) -m translate.bench standard --out bench-results/standard.md
 
 clean:
-	rm -rf $(VENV) checkpoints results
+	rm -rf $(VENV) checkpoints results build/npm

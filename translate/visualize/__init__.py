@@ -1,0 +1,111 @@
+"""What a person sees of a training run: logs, an HTML page and a live Visdom display.
+
+The trainer talks only to ``TrainingDisplay``:
+
+* ``loss_log.txt`` / ``loss_log.jsonl`` in the run folder, always;
+* ``web/index.html`` (loss plot and saved pictures) unless ``no_html``;
+* a Visdom display when ``display_id > 0`` (it never blocks or stops training;
+  start a server with ``python -m translate.viewer``).
+
+On processes other than the main one (``enabled=False``) every method does nothing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .html import TrainingPage, write_results_page
+from .images import atomic_write_text, save_image, tensor_to_image
+from .loss_log import LossLog, read_jsonl
+from .server import free_port, start_local_server, wait_until_up
+from .visdom_display import VisdomDisplay, VisdomUnavailableWarning
+
+__all__ = [
+    "TrainingDisplay", "TrainingPage", "write_results_page", "LossLog", "read_jsonl",
+    "VisdomDisplay", "VisdomUnavailableWarning", "tensor_to_image", "save_image",
+    "atomic_write_text", "start_local_server", "wait_until_up", "free_port", "format_duration",
+]
+
+
+def format_duration(seconds: float | None) -> str:
+    """``3725 -> '1:02:05'``; None or a negative value -> 'unknown'."""
+    if seconds is None or seconds < 0 or seconds != seconds:
+        return "unknown"
+    seconds = int(round(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{days}d {clock}" if days else clock
+
+
+class TrainingDisplay:
+    def __init__(self, display_cfg, run_dir: Path, name: str, options_text: str, enabled: bool = True):
+        """``display_cfg`` is an options.config.DisplayConfig; ``run_dir`` is checkpoints/NAME."""
+        self.enabled = bool(enabled)
+        self.cfg = display_cfg
+        self.name = name
+        self.options_text = options_text
+        self.log: LossLog | None = None
+        self.page: TrainingPage | None = None
+        self.visdom: VisdomDisplay | None = None
+        self.history: list[tuple[float, dict[str, float]]] = []
+        if not self.enabled:
+            return
+        self.run_dir = Path(run_dir)
+        self.log = LossLog(self.run_dir)
+        if not display_cfg.no_html:
+            self.page = TrainingPage(self.run_dir / "web", f"Experiment name = {name}",
+                                     winsize=display_cfg.display_winsize)
+            self.page.render()
+        if display_cfg.display_id > 0:
+            self.visdom = VisdomDisplay(
+                server=display_cfg.display_server, port=display_cfg.display_port,
+                env=display_cfg.display_env, ncols=display_cfg.display_ncols,
+                winsize=display_cfg.display_winsize, display_id=display_cfg.display_id, name=name)
+            self.visdom.show_text(options_text)
+
+    def on_visuals(self, visuals: dict[str, torch.Tensor], epoch: int, iteration: int, save_html: bool) -> None:
+        """Show the current pictures in Visdom; with ``save_html`` also save them to the page."""
+        if not self.enabled or not visuals:
+            return
+        if self.visdom is not None:
+            self.visdom.show_visuals(visuals)
+        if save_html and self.page is not None:
+            self.page.add_visuals(epoch, iteration, visuals)
+
+    def on_losses(
+        self,
+        epoch: int,
+        iters_in_epoch: int,
+        frac_epoch: float,
+        losses: dict[str, float],
+        t_comp: float,
+        t_data: float,
+        images_per_s: float,
+        time_left_s: float | None,
+    ) -> None:
+        """Log one step (text + JSON lines, printed too), plot it in Visdom and on the page."""
+        if not self.enabled:
+            return
+        losses = {str(k): float(v) for k, v in losses.items()}
+        line = self.log.write(epoch, iters_in_epoch, losses, t_comp, t_data, extra={
+            "frac_epoch": float(frac_epoch), "images_per_s": float(images_per_s),
+            "time_left_s": None if time_left_s is None else float(time_left_s)})
+        tqdm.write(line)   # prints above a running progress bar instead of through it
+        self.history.append((float(frac_epoch), losses))
+        if self.visdom is not None:
+            self.visdom.plot_losses(frac_epoch, losses)
+            progress = (f"epoch {epoch}, iteration {iters_in_epoch}, {images_per_s:.1f} images/s, "
+                        f"time left {format_duration(time_left_s)}")
+            self.visdom.show_text(f"{progress}\n\n{self.options_text}")
+        if self.page is not None:
+            self.page.update_losses(self.history)
+
+    def close(self) -> None:
+        """Flush the Visdom queue (a few seconds at most) and stop its thread."""
+        if self.visdom is not None:
+            self.visdom.close(timeout=5.0)
+            self.visdom = None
