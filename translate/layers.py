@@ -28,12 +28,10 @@ def norm_layer(kind: str):
     its state dicts load: batch norm is affine and tracks stats, instance norm
     neither (hence no parameters and no buffers).
     """
-    if kind == "batch":
+    if kind in ("batch", "syncbatch"):
+        # syncbatch builds plain BatchNorm2d (same state dict); the trainer converts
+        # it to SyncBatchNorm under multi-GPU DDP, the only place where it works.
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
-    if kind == "syncbatch":
-        # Same parameters as BatchNorm2d; under DDP the trainer converts it with
-        # nn.SyncBatchNorm.convert_sync_batchnorm.
-        return functools.partial(nn.SyncBatchNorm, affine=True, track_running_stats=True)
     if kind == "instance":
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     if kind == "none":

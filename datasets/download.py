@@ -1,0 +1,175 @@
+"""Download the standard pix2pix / CycleGAN datasets into the classic layouts.
+
+    python -m datasets.download facades                  # pix2pix: DIR/facades/{train,val,test}
+    python -m datasets.download horse2zebra              # CycleGAN: DIR/horse2zebra/{trainA,...}
+    python -m datasets.download maps --kind cyclegan     # names that exist in both collections
+
+The archives come from the authors' server; ``--base_url`` or the environment
+variable TRANSLATE_DATASETS_URL points at a mirror (same paths below it).  A
+download is written to a temporary file and renamed, then unpacked into a
+temporary folder, checked, and only then moved into place, so an interrupted
+run never leaves something that looks like a dataset.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+
+from tqdm import tqdm
+
+from .errors import DataError
+
+DEFAULT_BASE_URL = "http://efrosgans.eecs.berkeley.edu"
+PIX2PIX = ("facades", "cityscapes", "maps", "edges2shoes", "edges2handbags", "night2day")
+CYCLEGAN = ("apple2orange", "summer2winter_yosemite", "horse2zebra", "monet2photo",
+            "cezanne2photo", "ukiyoe2photo", "vangogh2photo", "maps", "cityscapes",
+            "facades", "iphone2dslr_flower", "ae_photos", "grumpifycat")
+# kind -> (URL path pattern, folders the unpacked dataset must contain)
+KINDS = {
+    "pix2pix": ("pix2pix/datasets/{name}.tar.gz", ("train",)),
+    "cyclegan": ("cyclegan/datasets/{name}.zip", ("trainA", "trainB", "testA", "testB")),
+}
+
+
+def default_root() -> str:
+    """<repo>/datasets/data, which git ignores."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def resolve_kind(name: str, kind: str | None) -> str:
+    """pix2pix for the paired names unless --kind says otherwise; errors list valid names."""
+    names = {"pix2pix": PIX2PIX, "cyclegan": CYCLEGAN}
+    if kind is None:
+        kind = "pix2pix" if name in PIX2PIX else "cyclegan"
+    if kind not in names:
+        raise DataError(f"unknown --kind {kind!r}; choose pix2pix or cyclegan")
+    if name not in names[kind]:
+        other = "cyclegan" if kind == "pix2pix" else "pix2pix"
+        if name in names[other]:
+            raise DataError(f"{name} is a {other} dataset, not {kind}; use --kind {other}")
+        raise DataError(f"unknown dataset {name!r}. pix2pix names: {', '.join(PIX2PIX)}. "
+                        f"CycleGAN names: {', '.join(CYCLEGAN)}.")
+    return kind
+
+
+def missing_folders(folder: str, kind: str) -> list[str]:
+    return [os.path.join(folder, sub) for sub in KINDS[kind][1]
+            if not os.path.isdir(os.path.join(folder, sub))]
+
+
+def fetch(url: str, dest: str) -> None:
+    """Stream ``url`` to ``dest`` with a progress bar, via a temporary file."""
+    tmp = dest + ".part"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                      desc=os.path.basename(dest), file=sys.stderr) as bar:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as err:
+        raise DataError(f"could not download {url}: {err}. Check the network, or pass "
+                        "--base_url / set TRANSLATE_DATASETS_URL to a mirror.") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _inside(base: str, member: str) -> bool:
+    target = os.path.realpath(os.path.join(base, member))
+    return os.path.commonpath([os.path.realpath(base), target]) == os.path.realpath(base)
+
+
+def unpack(archive: str, target: str) -> None:
+    """Unpack a .tar.gz or .zip into ``target``; refuse members that would land outside it."""
+    try:
+        if archive.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                bad = [n for n in zf.namelist() if os.path.isabs(n) or not _inside(target, n)]
+                if bad:
+                    raise DataError(f"{archive} has entries outside its folder ({bad[0]}); "
+                                    "refusing to unpack it.")
+                zf.extractall(target)
+            return
+        with tarfile.open(archive, "r:*") as tf:
+            members = tf.getmembers()
+            # Links could point anywhere, and datasets never need them.
+            bad = [m.name for m in members if not (m.isfile() or m.isdir())
+                   or os.path.isabs(m.name) or not _inside(target, m.name)]
+            if bad:
+                raise DataError(f"{archive} has links or entries outside its folder "
+                                f"({bad[0]}); refusing to unpack it.")
+            if hasattr(tarfile, "data_filter"):    # Python >= 3.12 and recent backports
+                tf.extractall(target, members=members, filter="data")
+            else:
+                tf.extractall(target, members=members)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as err:
+        raise DataError(f"{archive} is not a valid archive ({err}); delete it and "
+                        "download again.") from None
+
+
+def download(name: str, root: str | None = None, *, kind: str | None = None,
+             base_url: str | None = None) -> str:
+    """Download dataset ``name`` into ``root/name`` (if not there yet); return that folder."""
+    kind = resolve_kind(name, kind)
+    root = os.path.abspath(root or default_root())
+    final = os.path.join(root, name)
+    if os.path.isdir(final) and not missing_folders(final, kind):
+        print(f"{final} is already there", file=sys.stderr)
+        return final
+    base = (base_url or os.environ.get("TRANSLATE_DATASETS_URL") or DEFAULT_BASE_URL).rstrip("/")
+    pattern = KINDS[kind][0]
+    url = f"{base}/{pattern.format(name=name)}"
+    os.makedirs(root, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=f".{name}-", dir=root)
+    try:
+        archive = os.path.join(work, os.path.basename(pattern.format(name=name)))
+        fetch(url, archive)
+        unpacked = os.path.join(work, "unpacked")
+        unpack(archive, unpacked)
+        folder = os.path.join(unpacked, name)
+        missing = missing_folders(folder, kind)
+        if missing:
+            rel = [os.path.relpath(m, unpacked) for m in missing]
+            raise DataError(f"{url} did not contain the expected {kind} layout: missing "
+                            f"{', '.join(rel)}. Is the archive or --kind right?")
+        # pix2pix and CycleGAN versions of a name share root/name (train/ vs trainA/...).
+        os.makedirs(final, exist_ok=True)
+        for entry in sorted(os.listdir(folder)):
+            dest = os.path.join(final, entry)
+            if not os.path.exists(dest):
+                os.replace(os.path.join(folder, entry), dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m datasets.download",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", help="dataset name, e.g. facades, horse2zebra")
+    parser.add_argument("--root", default=None, help="parent folder (default: datasets/data)")
+    parser.add_argument("--kind", choices=sorted(KINDS), default=None,
+                        help="collection for names in both (default: pix2pix for paired names)")
+    parser.add_argument("--base_url", default=None,
+                        help=f"server to fetch from (default: $TRANSLATE_DATASETS_URL or "
+                             f"{DEFAULT_BASE_URL})")
+    args = parser.parse_args(argv)
+    try:
+        print(download(args.name, args.root, kind=args.kind, base_url=args.base_url))
+    except DataError as err:
+        parser.exit(2, f"error: {err}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

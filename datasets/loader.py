@@ -1,0 +1,59 @@
+"""DataLoader construction with the classic settings and clean data errors.
+
+See errors.py for why a failing item travels as a value (ItemFailure ->
+FailedBatch) rather than as an exception out of a worker process.
+"""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from .errors import DataError, FailedBatch, ItemFailure
+
+
+def collate(items: list):
+    """default_collate, except that a batch with a failed item becomes a FailedBatch."""
+    for item in items:
+        if isinstance(item, ItemFailure):
+            return FailedBatch(item.message)
+    return default_collate(items)
+
+
+class CheckedDataLoader(DataLoader):
+    """A DataLoader that raises DataError in the main process for a FailedBatch."""
+
+    def __iter__(self):
+        iterator = super().__iter__()
+        for batch in iterator:
+            if isinstance(batch, FailedBatch):
+                # Stop the workers now: left to the garbage collector, their
+                # shutdown can stall for seconds per worker.
+                shutdown = getattr(iterator, "_shutdown_workers", None)
+                if shutdown is not None:
+                    shutdown()
+                    self._iterator = None   # a persistent iterator is not reusable now
+                raise DataError(batch.message)
+            yield batch
+
+
+def build_dataloader(dataset: Dataset, cfg, *, is_train: bool, sampler=None) -> DataLoader:
+    """A DataLoader with the classic settings.
+
+    Shuffles when training unless --serial_batches; a ``sampler`` (for example a
+    DistributedSampler) replaces shuffling.  The shuffle order and the worker
+    seeds (which drive random crops and flips) come from ``cfg.seed``.  Keep
+    ``collate_fn=collate`` if you build your own loader for these datasets.
+    """
+    workers = cfg.num_threads
+    return CheckedDataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        shuffle=sampler is None and is_train and not cfg.serial_batches,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0,
+        drop_last=False,
+        generator=torch.Generator().manual_seed(getattr(cfg, "seed", 0)),
+    )

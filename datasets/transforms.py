@@ -1,0 +1,105 @@
+"""Preprocessing with the classic pix2pix/CycleGAN semantics, on float tensors.
+
+``--preprocess`` modes (load_size L, crop_size C):
+
+    resize_and_crop       resize to L x L, then crop C x C
+    crop                  crop C x C from the original size
+    scale_width           scale the width to L keeping the aspect ratio
+                          (height at least C, as in the classic code)
+    scale_width_and_crop  scale the width to L, then crop C x C
+    none                  only round H and W to a multiple of size_multiple
+
+Random crop positions and horizontal flips are drawn once per item by
+``sample_params`` and then applied with ``apply``, so both halves of an aligned
+image get the same crop and flip.  At test time (``is_train=False``) crops are
+centred and nothing is flipped.  Resizing is bicubic (antialiased), like PIL's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+
+
+@dataclass(frozen=True)
+class Params:
+    """Random choices for one item: crop offsets as fractions in [0, 1], and a flip."""
+    crop_fx: float = 0.5
+    crop_fy: float = 0.5
+    flip: bool = False
+
+
+def check_mode(preprocess: str) -> None:
+    if preprocess not in PREPROCESS_MODES:
+        raise ValueError(f"unknown --preprocess {preprocess!r}; choose one of "
+                         f"{', '.join(PREPROCESS_MODES)}")
+
+
+def sample_params(cfg, *, is_train: bool) -> Params:
+    """Draw the crop position and flip from torch's RNG (seeded per DataLoader worker).
+
+    Offsets are stored as fractions of the free space, so a draw does not depend
+    on the image size, which is only known after resizing.
+    """
+    if not is_train:
+        return Params()
+    fx, fy, coin = torch.rand(3).tolist()
+    return Params(crop_fx=fx, crop_fy=fy, flip=(not cfg.no_flip) and coin < 0.5)
+
+
+def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    if (height, width) == tuple(x.shape[-2:]):
+        return x
+    # Antialiased bicubic matches PIL's Image.BICUBIC; it can overshoot, so clamp.
+    out = F.interpolate(x[None], size=(height, width), mode="bicubic",
+                        align_corners=False, antialias=True)[0]
+    return out.clamp_(0.0, 1.0)
+
+
+def _scale_width(x: torch.Tensor, load_size: int, crop_size: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    if w == load_size and h >= crop_size:
+        return x
+    new_h = int(max(load_size * h / w, crop_size))
+    return _resize(x, new_h, load_size)
+
+
+def _crop(x: torch.Tensor, size: int, params: Params) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    if h < size or w < size:
+        # The classic code would silently return a smaller image, which then
+        # fails to batch; scaling up keeps every item crop_size x crop_size.
+        scale = size / min(h, w)
+        x = _resize(x, max(size, round(h * scale)), max(size, round(w * scale)))
+        h, w = x.shape[-2:]
+    # int(f * (free + 1)) with f in [0, 1) is uniform over 0..free, like randint.
+    top = min(h - size, int(params.crop_fy * (h - size + 1)))
+    left = min(w - size, int(params.crop_fx * (w - size + 1)))
+    return x[:, top:top + size, left:left + size]
+
+
+def _round_to_multiple(x: torch.Tensor, base: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    new_h = max(base, int(round(h / base) * base))
+    new_w = max(base, int(round(w / base) * base))
+    return _resize(x, new_h, new_w)
+
+
+def apply(x: torch.Tensor, cfg, params: Params) -> torch.Tensor:
+    """Preprocess one image (C x H x W in [0, 1]) and normalise it to [-1, 1]."""
+    mode = cfg.preprocess
+    check_mode(mode)
+    if mode == "resize_and_crop":
+        x = _resize(x, cfg.load_size, cfg.load_size)
+    elif mode.startswith("scale_width"):
+        x = _scale_width(x, cfg.load_size, cfg.crop_size)
+    if mode.endswith("crop"):
+        x = _crop(x, cfg.crop_size, params)
+    if mode == "none":
+        x = _round_to_multiple(x, getattr(cfg, "size_multiple", 4))
+    if params.flip:
+        x = x.flip(-1)
+    return x.mul(2.0).sub_(1.0).contiguous()
