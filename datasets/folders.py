@@ -49,8 +49,18 @@ class _FolderDataset(Dataset):
         self.root = root
         self.is_train = is_train
         self.swap = _check_direction(cfg.direction)
+        self.rng: torch.Generator | None = None
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: int | tuple[int, int]):
+        # Training samplers pass (index, epoch): every random choice of an item
+        # (crop, flip, the unaligned B partner) then comes from a generator seeded
+        # by (seed, epoch, index), so a resumed run sees exactly the same data,
+        # whatever the number of workers.
+        index, epoch = key if isinstance(key, tuple) else (key, None)
+        self.rng = None
+        if epoch is not None:
+            seed = hash((self.cfg.seed, epoch, index)) & 0x7FFF_FFFF_FFFF_FFFF
+            self.rng = torch.Generator().manual_seed(seed)
         try:
             return self._item(index)
         except DataError as err:
@@ -65,7 +75,7 @@ class _FolderDataset(Dataset):
     def _load(self, path: str, channels: int) -> torch.Tensor:
         """Decode, preprocess with fresh random params, normalise to [-1, 1]."""
         x = to_tensor(load_image(path), channels)
-        return apply(x, self.cfg, sample_params(self.cfg, is_train=self.is_train))
+        return apply(x, self.cfg, sample_params(self.cfg, is_train=self.is_train, generator=self.rng))
 
 
 class AlignedDataset(_FolderDataset):
@@ -99,7 +109,7 @@ class AlignedDataset(_FolderDataset):
         if self.swap:
             left, right = right, left
         # One draw of crop/flip for both halves keeps them pixel-aligned.
-        params = sample_params(self.cfg, is_train=self.is_train)
+        params = sample_params(self.cfg, is_train=self.is_train, generator=self.rng)
         a = apply(to_tensor(left, self.cfg.input_nc), self.cfg, params)
         b = apply(to_tensor(right, self.cfg.output_nc), self.cfg, params)
         return {"A": a, "B": b, "A_paths": path, "B_paths": path}
@@ -131,8 +141,8 @@ class UnalignedDataset(_FolderDataset):
         if self.cfg.serial_batches:
             b_index = index % len(self.b_paths)
         else:
-            # torch's RNG is seeded per DataLoader worker, so workers differ.
-            b_index = int(torch.randint(len(self.b_paths), ()).item())
+            # Per-item generator when training (see __getitem__), else torch's RNG.
+            b_index = int(torch.randint(len(self.b_paths), (), generator=self.rng).item())
         b_path = self.b_paths[b_index]
         return {"A": self._load(a_path, self.cfg.input_nc),
                 "B": self._load(b_path, self.cfg.output_nc),

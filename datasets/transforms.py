@@ -38,15 +38,15 @@ def check_mode(preprocess: str) -> None:
                          f"{', '.join(PREPROCESS_MODES)}")
 
 
-def sample_params(cfg, *, is_train: bool) -> Params:
-    """Draw the crop position and flip from torch's RNG (seeded per DataLoader worker).
+def sample_params(cfg, *, is_train: bool, generator: torch.Generator | None = None) -> Params:
+    """Draw the crop position and flip from ``generator`` (default: torch's RNG).
 
     Offsets are stored as fractions of the free space, so a draw does not depend
     on the image size, which is only known after resizing.
     """
     if not is_train:
         return Params()
-    fx, fy, coin = torch.rand(3).tolist()
+    fx, fy, coin = torch.rand(3, generator=generator).tolist()
     return Params(crop_fx=fx, crop_fy=fy, flip=(not cfg.no_flip) and coin < 0.5)
 
 

@@ -73,6 +73,7 @@ def save_checkpoint(run_dir: str | Path, label: str, nets: dict[str, nn.Module],
         raise CheckpointError(f"refusing to save non-finite weights ({bad[0]} ...); "
                               f"the previous checkpoint is kept")
     final = run_dir / f"ckpt_{label}"
+    _remove_leftovers(run_dir, label)
     staging = Path(tempfile.mkdtemp(prefix=f".ckpt_{label}.", dir=run_dir))
     try:
         save_file(tensors, str(staging / "weights.safetensors"),
@@ -87,6 +88,14 @@ def save_checkpoint(run_dir: str | Path, label: str, nets: dict[str, nn.Module],
             sd = _plain_state_dict(nets[net_name])
             _atomic_save(lambda p, sd=sd: torch.save(sd, p), run_dir / f"{label}_net_{classic}.pth")
     return final
+
+
+def _remove_leftovers(run_dir: Path, label: str) -> None:
+    """Staging folders and temp files of saves that a crash interrupted (one writer per run)."""
+    for stale in run_dir.glob(f".ckpt_{label}.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    for stale in run_dir.glob(f".{label}_net_*.pth.*"):
+        stale.unlink(missing_ok=True)
 
 
 def _swap_in(staging: Path, final: Path) -> None:

@@ -13,7 +13,9 @@ import torch
 from torch.utils.data import Sampler
 
 
-class EpochSampler(Sampler[int]):
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Yields (index, epoch): datasets seed an item's random choices from both."""
+
     def __init__(self, length: int, *, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1):
         self.length, self.shuffle, self.seed = length, shuffle, seed
         self.rank, self.world_size = rank, world_size
@@ -34,7 +36,7 @@ class EpochSampler(Sampler[int]):
         return order[self.rank::self.world_size]
 
     def __iter__(self):
-        return iter(self._order()[self.start:])
+        return iter((i, self.epoch) for i in self._order()[self.start:])
 
     def __len__(self) -> int:
         return math.ceil(self.length / self.world_size) - self.start
