@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from options.config import (DataConfig, DisplayConfig, LossConfig, NetworkConfig, OptimConfig,
                             RunConfig, TestConfig, TrainConfig, train_config_from_dict)
@@ -136,6 +138,8 @@ def _check_train(o) -> None:
             raise OptionsError(f"--{flag} must not be negative")
     if o.mixed_precision == "fp16" and o.gpu_ids == "-1":
         raise OptionsError("--mixed_precision fp16 needs a GPU; on the CPU use bf16 or no")
+    if o.lambda_cutmix > 0 and o.netD != "unet":
+        raise OptionsError("--lambda_cutmix needs the per-pixel map of --netD unet (U-Net GAN)")
     unknown = [t for t in _diffaugment(o) if t not in ("color", "translation", "cutout")]
     if unknown:
         raise OptionsError(f"--diffaugment: unknown {', '.join(unknown)}; use color,translation,cutout")
@@ -181,7 +185,7 @@ def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
     o, _ = _parse(argv, is_train=False)
     # Classic test-time settings: in order, no flips, one image at a time, no workers.
     o.serial_batches, o.no_flip, o.num_threads = True, True, 0
-    multiple = _generator_multiple(o)
+    multiple = _generator_multiple(_with_saved_generator(o))
     _sizes(o, o.dataroot is None, is_train=False, multiple=multiple)
     _check_common(o, multiple)
     if o.num_test < 1:
@@ -192,6 +196,19 @@ def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
         model_suffix=o.model_suffix, html_page_size=o.html_page_size,
         mixed_precision=o.mixed_precision, channels_last=o.channels_last, compile=o.compile,
         flags=_flags_with_defaults(o, False))
+
+
+def _with_saved_generator(o):
+    """For runs trained here the saved config, not the flags, decides the generator."""
+    saved = Path(o.checkpoints_dir) / o.name / "train_config.json"
+    if not saved.exists():
+        return o
+    try:
+        net = json.loads(saved.read_text())["net"]
+    except (ValueError, KeyError):
+        return o
+    return argparse.Namespace(**{**vars(o), "netG": net.get("netG", o.netG),
+                                 "vit_patch_size": net.get("vit_patch_size", o.vit_patch_size)})
 
 
 def _flags_with_defaults(o, is_train: bool) -> dict:

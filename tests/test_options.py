@@ -88,3 +88,13 @@ def test_train_opt_text_marks_changed_defaults():
 def test_suffix_is_formatted_with_options():
     c = parse_train_options(["--name", "run", "--suffix", "{model}_{netG}", "--model", "pix2pix"])
     assert c.run.name == "run_pix2pix_unet_256"
+
+
+def test_test_options_check_sizes_against_the_saved_generator(tmp_path):
+    argv = ["--checkpoints_dir", str(tmp_path), "--name", "run", "--model", "pix2pix", "--crop_size", "64"]
+    with pytest.raises(OptionsError, match="multiples of 256"):  # classic default unet_256
+        parse_test_options(argv)
+    saved = parse_train_options(["--model", "pix2pix", "--netG", "unet_64", "--crop_size", "64", "--load_size", "64"])
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "train_config.json").write_text(saved.to_json())
+    assert parse_test_options(argv).data.crop_size == 64

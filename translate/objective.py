@@ -3,6 +3,11 @@
 ``generate(batch)`` returns only the images that the enabled terms need (a dict
 that doubles as the visuals); ``generator_loss`` and ``discriminator_loss``
 return ``(total, logs)`` with detached tensors in ``logs`` (no host sync here).
+
+Stabilizers (translate/regularizers.py): every image a discriminator sees, in
+both steps, goes through DiffAugment; the D loss adds R1, bCR and U-Net GAN's
+CutMix terms; the GAN terms of the G loss start at --disc_start and may be
+weighted adaptively against the reconstruction terms (VQGAN).
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import torch
 from torch import nn
 
 from options.config import LossConfig
-from translate import losses
+from translate import losses, regularizers
 
 # image name -> (network, input image name)
 RECIPES = {
@@ -23,6 +28,9 @@ RECIPES = {
 }
 # The discriminator judging each domain, and the generated image it judges.
 JUDGES = {"disc_b": ("real_b", "fake_b"), "disc_a": ("real_a", "fake_a")}
+# U-Net GAN raises the chance of a CutMix D step from 0 to 0.5 over the first
+# iterations after --disc_start, so that G gets going before D sees collages.
+CUTMIX_WARMUP_STEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,13 @@ class Objective(nn.Module):
         # Batch both inputs of a generator into one call when the math allows it
         # (no batch norm, whose statistics would mix the two batches).
         self.batchable = {name: not _has_batch_norm(net) for name, net in nets.items()}
+        self.augment = regularizers.DiffAugment(loss.diffaugment)
+        # bCR's transform T: the DiffAugment policy if one is set, else the paper's small shifts.
+        self.bcr_augment = regularizers.DiffAugment(loss.diffaugment or ("translation",))
+        has_reconstruction = any(not t.name.startswith("gan_") for t in self.terms)
+        if (loss.adaptive_gan_weight or loss.disc_start > 0) and not has_reconstruction:
+            raise ValueError("--adaptive_gan_weight and --disc_start weigh the GAN term against reconstruction "
+                             "terms: enable one (--lambda_L1, or the cycle terms of cycle_gan)")
 
     # ---- the terms -------------------------------------------------------
     def _all_terms(self) -> list[Term]:
@@ -141,15 +156,31 @@ class Objective(nn.Module):
     def _fool(self, disc_name: str, images: dict, fake_name: str) -> torch.Tensor:
         # The unwrapped D: its parameters are frozen here, and DDP must not wait for their grads.
         disc = unwrap(self.nets[disc_name])
-        logits = disc(self.discriminator_input(images, images[fake_name]))
+        logits = disc(self.augment(self.discriminator_input(images, images[fake_name])))
         return losses.gan_loss(logits, real=True, mode=self.cfg.gan_mode, for_discriminator=False)
 
-    def generator_loss(self, images: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        total, logs = 0.0, {}
+    def generator_loss(self, images: dict, step: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Weighted sum of the terms; the GAN terms only from iteration --disc_start on."""
+        total, logs, gan_terms = 0.0, {}, []
         for term in self.terms:
+            if term.name.startswith("gan_"):
+                if step >= self.cfg.disc_start:
+                    gan_terms.append(term)
+                continue
             value = term.fn(self, images)
             logs[term.name] = value.detach()
             total = total + term.weight * value
+        reconstruction = total
+        for term in gan_terms:
+            value = term.fn(self, images)
+            logs[term.name] = value.detach()
+            weight = term.weight
+            if self.cfg.adaptive_gan_weight:
+                # gan_ab judges gen_ab's output: balance the gradients at gen_ab's last layer.
+                last = regularizers.last_layer_weight(unwrap(self.nets["gen_" + term.name[4:]]))
+                weight = weight * regularizers.adaptive_gan_weight(reconstruction, value, last)
+                logs[f"weight_{term.name}"] = weight
+            total = total + weight * value
         return total, logs
 
     def fake_inputs(self, images: dict) -> dict[str, torch.Tensor]:
@@ -159,8 +190,8 @@ class Objective(nn.Module):
         """
         return {d: self.discriminator_input(images, images[JUDGES[d][1]]).detach() for d in self.judges}
 
-    def discriminator_loss(self, images: dict, fake_inputs: dict[str, torch.Tensor] | None = None
-                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def discriminator_loss(self, images: dict, fake_inputs: dict[str, torch.Tensor] | None = None,
+                           step: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """D loss on real images and (pooled) fakes from ``fake_inputs`` (default: this batch's)."""
         fake_inputs = fake_inputs or self.fake_inputs(images)
         total, logs = 0.0, {}
@@ -169,10 +200,48 @@ class Objective(nn.Module):
             disc = self.nets[disc_name]
             real = self.discriminator_input(images, images[JUDGES[disc_name][0]])
             fake = fake_inputs[disc_name]
-            value = 0.5 * (losses.gan_loss(disc(real), real=True, mode=mode)
-                           + losses.gan_loss(disc(fake), real=False, mode=mode))
+            if self.cfg.lambda_r1 > 0:
+                real = real.detach().requires_grad_(True)   # R1 differentiates D at the real images
+            # Real and fake get independent DiffAugment draws, as in Zhao et al.
+            real_seen, fake_seen = self.augment(real), self.augment(fake)
+            d_real, d_fake = disc(real_seen), disc(fake_seen)
+            value = 0.5 * (losses.gan_loss(d_real, real=True, mode=mode)
+                           + losses.gan_loss(d_fake, real=False, mode=mode))
             if mode == "wgangp" and self.cfg.lambda_gp > 0:
                 value = value + self.cfg.lambda_gp * losses.gradient_penalty(disc, real, fake)
             logs[disc_name] = value.detach()
-            total = total + value
+            extra = self._regularize_discriminator(disc, real, fake, (real_seen, fake_seen), (d_real, d_fake),
+                                                   step, logs, disc_name[-2:])
+            total = total + value + extra
         return total, logs
+
+    def _regularize_discriminator(self, disc, real, fake, seen, outputs, step: int, logs: dict,
+                                  suffix: str) -> torch.Tensor | float:
+        """R1, bCR and CutMix terms for one discriminator (each only when its weight is > 0)."""
+        c, extra = self.cfg, 0.0
+        (real_seen, fake_seen), (d_real, d_fake) = seen, outputs
+        if c.lambda_r1 > 0:
+            r1 = regularizers.r1_penalty(d_real, real)
+            logs["r1" + suffix], extra = r1.detach(), extra + c.lambda_r1 / 2 * r1
+        if c.lambda_bcr_real > 0:
+            bcr = regularizers.bcr_loss(d_real, disc(self.bcr_augment(real)))
+            logs["bcr_real" + suffix], extra = bcr.detach(), extra + c.lambda_bcr_real * bcr
+        if c.lambda_bcr_fake > 0:
+            bcr = regularizers.bcr_loss(d_fake, disc(self.bcr_augment(fake)))
+            logs["bcr_fake" + suffix], extra = bcr.detach(), extra + c.lambda_bcr_fake * bcr
+        # CutMix needs U-Net D's (global N x 1, per-pixel N x 1 x H x W) pair, not multi-scale maps.
+        pixel_maps = (isinstance(d_real, (tuple, list)) and len(d_real) == 2 and d_real[0].dim() == 2
+                      and d_real[1].shape[-2:] == real_seen.shape[-2:])
+        chance = regularizers.cutmix_probability(step - c.disc_start, CUTMIX_WARMUP_STEPS)
+        if c.lambda_cutmix > 0 and pixel_maps and torch.rand(()).item() < chance:
+            n, _, h, w = real_seen.shape
+            mask = regularizers.cutmix_mask(n, h, w, device=real_seen.device)
+            global_mixed, pixel_mixed = disc(regularizers.cutmix(real_seen, fake_seen, mask))
+            # The collage is fake as a whole; per pixel it is real where it shows the real image.
+            target = (losses.gan_loss(global_mixed, real=False, mode=c.gan_mode)
+                      + regularizers.cutmix_decoder_loss(pixel_mixed.float(), mask, c.gan_mode))
+            consistency = regularizers.cutmix_consistency_loss(pixel_mixed.float(), d_real[1].float(),
+                                                               d_fake[1].float(), mask)
+            logs["cutmix" + suffix] = consistency.detach()
+            extra = extra + target + c.lambda_cutmix * consistency
+        return extra

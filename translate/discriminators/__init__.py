@@ -9,12 +9,18 @@ from functools import partial
 
 from torch import nn
 
+from translate.discriminators.multiscale import MultiscaleDiscriminator
 from translate.discriminators.patchgan import NLayerDiscriminator, PixelDiscriminator
+from translate.discriminators.unet import UNetDiscriminator
+from translate.discriminators.vit import VitDiscriminator
 
 DISCRIMINATORS = {
     "basic": partial(NLayerDiscriminator, n_layers=3),
     "n_layers": NLayerDiscriminator,
     "pixel": PixelDiscriminator,
+    "multiscale": MultiscaleDiscriminator,   # --num_D PatchGANs (--n_layers_D) at halved resolutions
+    "unet": UNetDiscriminator,               # U-Net GAN: (global logit, per-pixel logit map)
+    "vit": VitDiscriminator,                 # ViTGAN: L2 attention, improved spectral norm (--vit_*)
 }
 
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from translate.generators.resnet import ResnetGenerator
 from translate.generators.unet import UnetGenerator
+from translate.generators.vit_siren import VitSirenGenerator
 
 GENERATORS = {
     "resnet_9blocks": partial(ResnetGenerator, n_blocks=9),
@@ -15,6 +16,8 @@ GENERATORS = {
     "unet_128": partial(UnetGenerator, num_downs=7),
     # Small U-Net for 64 px images (the built-in demo, tests).
     "unet_64": partial(UnetGenerator, num_downs=6),
+    # ViTGAN's transformer generator with an implicit SIREN patch decoder (--vit_* flags).
+    "vit_siren": VitSirenGenerator,
 }
 
 

@@ -1,0 +1,117 @@
+"""Every generator x discriminator pair trains (paired and unpaired), and the stabilizers run end to end."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import test as test_entry
+import train as train_entry
+from imaging import make_paired, make_unpaired
+from options import OptionsError, parse_train_options
+from options.config import LossConfig
+from translate import checkpoint as ckpt
+from translate.discriminators import DISCRIMINATORS
+from translate.generators import GENERATORS
+from translate.networks import build_networks
+from translate.objective import Objective
+from translate.trainer import Trainer
+
+SIDE = {"unet_256": 256, "unet_128": 128}       # the rest train at 64 px
+TINY_NETS = ["--ngf", "4", "--ndf", "4", "--norm", "instance", "--vit_patch_size", "8", "--vit_dim", "16",
+             "--vit_depth", "1", "--vit_heads", "2", "--num_D", "2", "--n_layers_D", "3"]
+QUIET = ["--display_id", "0", "--num_threads", "0", "--gpu_ids", "-1", "--print_freq", "1"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # Tiny networks: one intra-op thread is faster than two fighting over shared cores.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pairs")
+    return {"paired": make_paired(root / "paired", n=2, size=256, phases=("train",)),
+            "unpaired": make_unpaired(root / "unpaired", n=2, size=256)}
+
+
+@pytest.mark.parametrize("layout", ["paired", "unpaired"])
+@pytest.mark.parametrize("netD", sorted(DISCRIMINATORS))
+@pytest.mark.parametrize("netG", sorted(GENERATORS))
+def test_pair_trains_two_steps(tmp_path, data, netG, netD, layout):
+    side = str(SIDE.get(netG, 64))
+    model = "pix2pix" if layout == "paired" else "cycle_gan"
+    cfg = parse_train_options(["--dataroot", str(data[layout]), "--model", model, "--netG", netG, "--netD", netD,
+                               "--load_size", side, "--crop_size", side, "--checkpoints_dir", str(tmp_path)]
+                              + TINY_NETS + QUIET)
+    torch.manual_seed(0)
+    trainer = Trainer(cfg)
+    before = {f"{n}.{k}": p.detach().clone() for n, net in trainer.raw_nets.items()
+              for k, p in net.named_parameters()}
+    batches = iter(trainer.loader)
+    for _ in range(2):
+        logs, _ = trainer.train_step(next(batches))
+        assert logs and all(torch.isfinite(v) for v in logs.values()), logs
+    after = {f"{n}.{k}": p for n, net in trainer.raw_nets.items() for k, p in net.named_parameters()}
+    unchanged = [k for k, p in before.items() if torch.equal(p, after[k])]
+    assert not unchanged, unchanged
+
+
+STABILIZERS = ["--diffaugment", "color,translation,cutout", "--lambda_r1", "1", "--lambda_bcr_real", "1",
+               "--lambda_bcr_fake", "1", "--adaptive_gan_weight", "--ema_decay", "0.9",
+               "--n_critic", "2", "--spectral_norm"]
+
+
+@pytest.mark.parametrize("netG,netD,model", [("vit_siren", "vit", "pix2pix"), ("resnet_6blocks", "unet", "cycle_gan"),
+                                             ("unet_64", "multiscale", "pix2pix")])
+def test_stabilizers_train_save_ema_and_translate(tmp_path, netG, netD, model):
+    paired = model == "pix2pix"
+    root = (make_paired if paired else make_unpaired)(tmp_path / "data", n=2, size=64)
+    common = ["--dataroot", str(root), "--name", "run", "--checkpoints_dir", str(tmp_path / "ck"),
+              "--model", model, "--netG", netG, "--load_size", "64", "--crop_size", "64"] + TINY_NETS
+    cutmix = ["--lambda_cutmix", "1"] if netD == "unet" else []
+    argv = common + ["--netD", netD, "--max_iters", "2", "--disc_start", "1"] + STABILIZERS + cutmix + QUIET
+    assert train_entry.main(argv) == 0
+    weights, _ = ckpt.load_checkpoint(tmp_path / "ck" / "run" / "ckpt_latest")
+    assert "ema_gen_ab" in weights and weights["ema_gen_ab"].keys() == weights["gen_ab"].keys()
+    test_argv = common + ["--results_dir", str(tmp_path / "res"), "--num_test", "1", "--gpu_ids", "-1"]
+    if not paired:
+        test_argv += ["--dataroot", str(root / "testA"), "--model", "test", "--model_suffix", "_A"]
+    assert test_entry.main(test_argv) == 0
+
+
+@pytest.mark.parametrize("netD", ["unet", "multiscale"])
+def test_cutmix_terms_only_for_the_unet_discriminator(netD):
+    argv = ["--model", "pix2pix", "--netG", "unet_64", "--netD", netD, "--crop_size", "64"] + TINY_NETS + QUIET
+    if netD != "unet":                            # the flag is refused; the objective must still cope
+        with pytest.raises(OptionsError, match="--netD unet"):
+            parse_train_options(argv + ["--lambda_cutmix", "1"])
+    nets = build_networks("pix2pix", parse_train_options(argv).net)
+    loss = LossConfig(gan_mode="vanilla", lambda_l1=100.0, lambda_cutmix=1.0)
+    objective = Objective("pix2pix", nets, loss)
+    images = objective.generate({"A": torch.randn(2, 3, 64, 64), "B": torch.randn(2, 3, 64, 64)})
+    torch.manual_seed(0)
+    for _ in range(20):                           # a CutMix step happens with probability 1/2 after warm-up
+        total, logs = objective.discriminator_loss(images, step=10**6)
+        if "cutmix_b" in logs:
+            break
+    assert ("cutmix_b" in logs) == (netD == "unet") and torch.isfinite(total)
+    total.backward()
+    assert all(p.grad is not None for p in nets["disc_b"].parameters())
+
+
+def test_ema_survives_resume(tmp_path):
+    root = make_paired(tmp_path / "data", n=2, size=32)
+    argv = ["--dataroot", str(root), "--name", "run", "--checkpoints_dir", str(tmp_path / "ck"), "--model", "pix2pix",
+            "--netG", "resnet_6blocks", "--load_size", "32", "--crop_size", "32", "--ema_decay", "0.5"] + TINY_NETS + QUIET
+    assert train_entry.main(argv + ["--max_iters", "1"]) == 0
+    first, _ = ckpt.load_checkpoint(tmp_path / "ck" / "run" / "ckpt_latest")
+    assert train_entry.main(argv + ["--max_iters", "2", "--continue_train"]) == 0
+    second, _ = ckpt.load_checkpoint(tmp_path / "ck" / "run" / "ckpt_latest")
+    key = "model.1.weight"
+    # After resuming, the shadow continued from the saved one: ema2 = 0.5 ema1 + 0.5 gen2.
+    expected = 0.5 * first["ema_gen_ab"][key] + 0.5 * second["gen_ab"][key]
+    assert torch.allclose(second["ema_gen_ab"][key], expected, atol=1e-6)
