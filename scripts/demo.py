@@ -18,8 +18,8 @@ import test as test_entry  # noqa: E402
 import train as train_entry  # noqa: E402
 
 NAME = "demo_toy_pix2pix"
-ITERS = 500
-TRAIN = ["--model", "pix2pix", "--name", NAME, "--netG", "unet_64", "--ngf", "32", "--ndf", "32",
+ITERS = 400
+TRAIN = ["--model", "pix2pix", "--name", NAME, "--netG", "unet_64", "--ngf", "16", "--ndf", "16",
          "--norm", "instance", "--load_size", "72", "--crop_size", "64", "--batch_size", "4",
          "--lr", "0.0005", "--n_epochs", "100", "--n_epochs_decay", "0", "--max_iters", str(ITERS),
          "--display_id", "0", "--print_freq", "400", "--update_html_freq", "400", "--num_threads", "1",

@@ -50,3 +50,21 @@ def test_two_processes_shard_data_sync_weights_and_only_rank0_writes(tmp_path):
     assert a["checksum"] == pytest.approx(b["checksum"], rel=1e-6)
     seen_before = {p for t in first for s in t["trace"] for p in s["paths"]}
     assert not (set(a["paths"]) | set(b["paths"])) & seen_before, "resume repeated images of the epoch"
+
+
+def test_train_py_under_accelerate_launch(tmp_path):
+    make_paired(tmp_path / "data", n=4)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(port), str(WORKER.parent.parent / "train.py"),
+           "--dataroot", str(tmp_path / "data"), *ARGS[:-6], "--name", "acc",
+           "--checkpoints_dir", str(tmp_path / "ck"), "--max_iters", "2", "--batch_size", "2"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    from translate import checkpoint as ckpt
+    state = ckpt.load_training_state(tmp_path / "ck" / "acc" / "ckpt_latest")
+    assert state["steps"] == 2 and state["total_iters"] == 2 * 2 * 2  # 2 steps x 2 processes x batch 2
