@@ -58,7 +58,9 @@ def test_train_py_under_accelerate_launch(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+    # --multi_gpu selects accelerate's torchrun-based launcher; with --gpu_ids -1 the
+    # processes train on the CPU over gloo (its --cpu launcher needs MPI for several processes).
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(port), str(WORKER.parent.parent / "train.py"),
            "--dataroot", str(tmp_path / "data"), *ARGS[:-6], "--name", "acc",
