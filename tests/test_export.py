@@ -13,14 +13,6 @@ from translate.export import load_run_generator, main
 from translate.networks import build_networks
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # two shared cores: extra OpenMP threads only wait on each other
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def ck(tmp_path_factory) -> Path:
     """A tiny cycle_gan run (two generators) and a pix2pix run, in train.py's checkpoint format."""

@@ -22,13 +22,6 @@ TINY_NETS = ["--ngf", "4", "--ndf", "4", "--norm", "instance", "--vit_patch_size
 QUIET = ["--display_id", "0", "--num_threads", "0", "--gpu_ids", "-1", "--print_freq", "1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # Tiny networks: one intra-op thread is faster than two fighting over shared cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,6 @@ from translate.export import load_run_generator
 from translate.translate_folder import DecodeDataset, FolderOptions
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Two cores shared with other jobs: several OpenMP threads mostly wait on each other.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_run(ck: Path, name: str, model: str, *extra: str) -> None:
