@@ -272,6 +272,8 @@ class Trainer:
             "steps": self.steps, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
             "pools": {d: p.state_dict() for d, p in self.pools.items()}, "rng": capture_rng(),
+            # fp16's loss scale (Accelerate's GradScaler); None in fp32 and bf16.
+            "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler else None,
         }
 
     def save(self, label: str) -> None:
@@ -305,6 +307,8 @@ class Trainer:
         for d, pool in self.pools.items():
             if d in state["pools"]:
                 pool.load_state_dict(state["pools"][d], device=self.device)
+        if state.get("scaler") and self.accelerator.scaler:
+            self.accelerator.scaler.load_state_dict(state["scaler"])
         self.epoch, self.epoch_iter = state["epoch"], state["epoch_iter"]
         self.total_iters, self.steps = state["total_iters"], state["steps"]
         restore_rng(state["rng"])
