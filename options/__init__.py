@@ -140,6 +140,11 @@ def _check_train(o) -> None:
         raise OptionsError("--mixed_precision fp16 needs a GPU; on the CPU use bf16 or no")
     if o.lambda_cutmix > 0 and o.netD != "unet":
         raise OptionsError("--lambda_cutmix needs the per-pixel map of --netD unet (U-Net GAN)")
+    reconstruction = (o.lambda_L1 > 0 if o.model == "pix2pix"
+                      else o.lambda_A > 0 or o.lambda_B > 0 or o.lambda_cs > 0 or o.lambda_L1 > 0)
+    if (o.adaptive_gan_weight or o.disc_start > 0) and not reconstruction:
+        raise OptionsError("--adaptive_gan_weight and --disc_start weigh the GAN term against a "
+                           "reconstruction term: set --lambda_L1 (pix2pix) or the cycle weights > 0")
     unknown = [t for t in _diffaugment(o) if t not in ("color", "translation", "cutout")]
     if unknown:
         raise OptionsError(f"--diffaugment: unknown {', '.join(unknown)}; use color,translation,cutout")

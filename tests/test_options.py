@@ -58,6 +58,7 @@ def test_builtin_data_uses_smaller_default_sizes():
     (["--diffaugment", "color,blur"], "blur"),
     (["--gpu_ids", "x"], "--gpu_ids"),
     (["--n_critic", "0"], "--n_critic"),
+    (["--model", "pix2pix", "--lambda_L1", "0", "--adaptive_gan_weight"], "reconstruction term"),
 ])
 def test_bad_combinations_name_the_flag(argv, message):
     with pytest.raises(OptionsError, match=re.escape(message)):
