@@ -46,13 +46,22 @@ def train(args, precision: str) -> tuple[Path, float]:
     if args.channels_last:
         argv.append("--channels_last")
     run_dir = args.workdir / name
-    if run_dir.exists() and not args.keep:
+    if args.resume and (run_dir / "ckpt_latest").exists():
+        argv.append("--continue_train")  # an interrupted run goes on where it stopped
+    elif run_dir.exists():
         import shutil
         shutil.rmtree(run_dir)
     print("$", " ".join(argv[1:]), flush=True)
     start = time.perf_counter()
     subprocess.run(argv, check=True, cwd=ROOT)
     return run_dir, time.perf_counter() - start
+
+
+def _finished(run_dir: Path, iters: int) -> bool:
+    if not (run_dir / "loss_log.jsonl").exists():
+        return False
+    records = read_jsonl(run_dir / "loss_log.jsonl")
+    return bool(records) and records[-1]["iters"] >= iters
 
 
 def logged_l1(run_dir: Path, last: int = 50) -> float:
@@ -92,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--phase", default="val", help="split to evaluate on")
     p.add_argument("--tolerance", type=float, default=0.05)
     p.add_argument("--keep", action="store_true", help="reuse finished runs in --workdir instead of retraining")
+    p.add_argument("--resume", action="store_true",
+                   help="continue interrupted runs in --workdir from their last checkpoint (and reuse finished ones)")
     p.add_argument("--out", type=Path, default=ROOT / "bench-results" / "mixed_precision.json")
     args = p.parse_args(argv)
     if "no" not in args.precisions:
@@ -99,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for precision in args.precisions:
         run_dir = args.workdir / f"mp_{precision}"
-        if args.keep and (run_dir / "ckpt_latest").exists():
+        if (args.keep or args.resume) and _finished(run_dir, args.iters):
             seconds = None
         else:
             run_dir, seconds = train(args, precision)
