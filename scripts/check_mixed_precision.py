@@ -4,8 +4,9 @@
     python scripts/check_mixed_precision.py --iters 50 --precisions no bf16 fp16 --device cuda
 
 Each precision trains ``--iters`` iterations of pix2pix (unet_128, 128x128,
---direction BtoA) with train.py in a fresh process, from the same seed (same
-initial weights, same data order).  Then both final generators are evaluated
+--direction BtoA) with train.py's ``main``, from the same seed (same initial
+weights, same data order).  ``--resume`` continues runs that were interrupted
+(train.py saves a checkpoint on SIGTERM / Ctrl-C).  Then both final generators are evaluated
 the same way: fp32, eval mode, L1 to the target on the val split, in [-1, 1]
 units (the logged ``l1`` term's scale).  Also reported: the mean of the logged
 ``l1`` term over the last 50 iterations.  The check passes when every
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,7 +38,7 @@ NET = ["--model", "pix2pix", "--netG", "unet_128", "--direction", "BtoA"]
 
 def train(args, precision: str) -> tuple[Path, float]:
     name = f"mp_{precision}"
-    argv = [sys.executable, str(ROOT / "train.py"), "--dataroot", args.dataroot, "--name", name,
+    argv = ["--dataroot", args.dataroot, "--name", name,
             "--checkpoints_dir", str(args.workdir), *NET, "--load_size", "143", "--crop_size", "128",
             "--max_iters", str(args.iters), "--seed", str(args.seed), "--mixed_precision", precision,
             "--display_id", "0", "--no_html", "--print_freq", "1", "--num_threads", str(args.num_threads),
@@ -51,9 +51,12 @@ def train(args, precision: str) -> tuple[Path, float]:
     elif run_dir.exists():
         import shutil
         shutil.rmtree(run_dir)
-    print("$", " ".join(argv[1:]), flush=True)
+    print("$ python train.py", " ".join(argv), flush=True)
     start = time.perf_counter()
-    subprocess.run(argv, check=True, cwd=ROOT)
+    import train as train_entry  # in this process: the Trainer starts Accelerate afresh for each run
+    code = train_entry.main(argv)
+    if code != 0:
+        raise SystemExit(f"train.py {' '.join(argv)} exited with {code}")
     return run_dir, time.perf_counter() - start
 
 

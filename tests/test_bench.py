@@ -95,3 +95,20 @@ def test_peak_memory_sees_an_allocation_inside_the_section():
     assert peak > 64 * 2**20
     if growth is not None:
         assert growth >= 60 * 2**20
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_fast_instance_norm_matches_the_stock_layer(memory_format):
+    from translate.layers import InstanceNorm2d
+    torch.manual_seed(0)
+    x = (torch.randn(2, 6, 9, 7) * 3 + 1).contiguous(memory_format=memory_format)
+    grads = []
+    outputs = []
+    for layer in (torch.nn.InstanceNorm2d(6), InstanceNorm2d(6)):
+        inp = x.clone().requires_grad_(True)
+        out = torch.relu_(layer(inp) * 1.0)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        outputs.append(out.detach())
+        grads.append(inp.grad)
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-5)

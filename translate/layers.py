@@ -25,9 +25,14 @@ class InstanceNorm2d(nn.InstanceNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.device.type != "cpu" or x.dim() != 4 or self.affine or self.track_running_stats
-                or torch.jit.is_tracing() or torch.compiler.is_exporting()):
+                or torch.jit.is_tracing() or _exporting()):
             return super().forward(x)
         return nn.functional.group_norm(x, x.shape[1], eps=self.eps)
+
+
+def _exporting() -> bool:
+    is_exporting = getattr(torch.compiler, "is_exporting", None)  # torch >= 2.6
+    return bool(is_exporting and is_exporting())
 
 
 class Identity(nn.Module):
