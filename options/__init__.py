@@ -62,7 +62,7 @@ def _network_config(o) -> NetworkConfig:
         netG=o.netG, netD=o.netD, input_nc=o.input_nc, output_nc=o.output_nc, ngf=o.ngf, ndf=o.ndf,
         n_layers_D=o.n_layers_D, norm=o.norm, init_type=o.init_type, init_gain=o.init_gain,
         use_dropout=not o.no_dropout, vit_patch_size=o.vit_patch_size, vit_depth=o.vit_depth,
-        vit_dim=o.vit_dim, vit_heads=o.vit_heads, vit_noise=o.vit_noise,
+        vit_dim=o.vit_dim, vit_heads=o.vit_heads, vit_noise=o.vit_noise, vit_pixel_skip=o.vit_pixel_skip,
         vit_patch_overlap=o.vit_patch_overlap, spectral_norm=o.spectral_norm,
         self_attention=o.self_attention, num_D=o.num_D, crop_size=o.crop_size)
 
@@ -94,8 +94,9 @@ def _check_common(o, multiple: int) -> None:
     for flag in positive:
         if getattr(o, flag) < 1:
             raise OptionsError(f"--{flag} must be at least 1 (got {getattr(o, flag)})")
-    if o.num_threads < 0:
-        raise OptionsError("--num_threads must be 0 or more")
+    for flag in ("num_threads", "vit_pixel_skip"):
+        if getattr(o, flag) < 0:
+            raise OptionsError(f"--{flag} must be 0 or more (got {getattr(o, flag)})")
     if o.input_nc not in (1, 3) or o.output_nc not in (1, 3):
         raise OptionsError("--input_nc and --output_nc must be 1 (grayscale) or 3 (RGB)")
     if o.preprocess in ("resize_and_crop", "scale_width_and_crop") and o.crop_size > o.load_size:

@@ -50,6 +50,7 @@ class NetworkConfig:
     vit_dim: int = 384
     vit_heads: int = 6
     vit_noise: int = 0
+    vit_pixel_skip: int = 16
     vit_patch_overlap: int = 2
     spectral_norm: bool = False
     self_attention: bool = False
@@ -175,7 +176,8 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return TrainConfig(
         run=_build(RunConfig, data["run"]),
         data=_build(DataConfig, data["data"]),
-        net=_build(NetworkConfig, data["net"]),
+        # Configs written before --vit_pixel_skip existed describe a vit_siren without the skip.
+        net=_build(NetworkConfig, {"vit_pixel_skip": 0, **data["net"]}),
         loss=_build(LossConfig, data["loss"]),
         optim=_build(OptimConfig, data["optim"]),
         display=_build(DisplayConfig, data["display"]),

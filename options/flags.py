@@ -68,6 +68,8 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vit_dim", type=int, default=384)
     p.add_argument("--vit_heads", type=int, default=6)
     p.add_argument("--vit_noise", type=int, default=0, help="noise dimension for stochastic vit_siren outputs")
+    p.add_argument("--vit_pixel_skip", type=int, default=16,
+                   help="channels of the per-pixel input features that vit_siren's last layer sees (0: none)")
     p.add_argument("--vit_patch_overlap", type=int, default=2)
     _bool_flag(p, "--spectral_norm", "spectral normalization on the discriminator's layers")
     _bool_flag(p, "--self_attention", "SAGAN self-attention in the resnet generator and PatchGAN")

@@ -58,6 +58,7 @@ def test_builtin_data_uses_smaller_default_sizes():
     (["--diffaugment", "color,blur"], "blur"),
     (["--gpu_ids", "x"], "--gpu_ids"),
     (["--n_critic", "0"], "--n_critic"),
+    (["--vit_pixel_skip", "-1"], "--vit_pixel_skip must be 0 or more"),
     (["--model", "pix2pix", "--lambda_L1", "0", "--adaptive_gan_weight"], "reconstruction term"),
 ])
 def test_bad_combinations_name_the_flag(argv, message):
@@ -77,6 +78,14 @@ def test_config_round_trips_through_json_dict():
     assert train_config_from_dict(c.to_dict()).net == c.net
     again = train_config_from_dict(__import__("json").loads(c.to_json()))
     assert again.loss == c.loss and again.loss.diffaugment == ("color", "cutout")
+
+
+def test_configs_from_before_the_pixel_skip_build_vit_siren_without_it():
+    c = parse_train_options(["--netG", "vit_siren"])
+    assert c.net.vit_pixel_skip == 16
+    old = c.to_dict()
+    del old["net"]["vit_pixel_skip"]
+    assert train_config_from_dict(old).net.vit_pixel_skip == 0
 
 
 def test_train_opt_text_marks_changed_defaults():

@@ -65,6 +65,27 @@ def test_generator_noise_is_fresh_in_training_and_off_in_eval():
     assert torch.equal(gen(x), gen(x))
 
 
+def test_pixel_skip_feeds_each_output_pixel_its_own_input_features():
+    # The per-pixel features reach only the pixel they were computed at: a bug in the patch
+    # unfolding would route them to another position.
+    gen = VitSirenGenerator(in_channels=3, out_channels=3, pixel_channels=4, **TINY)
+    captured = {}
+    gen.pixel_stem.register_forward_hook(lambda _m, _i, out: captured.setdefault("f", out.retain_grad() or out))
+    out = gen(torch.randn(1, 3, 32, 48))
+    y, x = 13, 34                      # in-patch offsets (5, 2) differ, so a transposition shows
+    out[0, :, y, x].sum().backward()
+    grad = captured["f"].grad[0].abs().sum(0)
+    assert grad[y, x] > 0
+    grad[y, x] = 0
+    assert torch.count_nonzero(grad) == 0
+
+
+def test_generator_without_pixel_skip_has_no_stem():
+    gen = VitSirenGenerator(in_channels=3, out_channels=3, pixel_channels=0, **TINY)
+    assert not hasattr(gen, "pixel_stem")
+    assert gen(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
 def test_init_weights_keeps_siren_and_sln_init():
     gen = VitSirenGenerator(in_channels=3, out_channels=3, **TINY)
     before = {n: p.clone() for n, p in gen.named_parameters() if n.startswith(("decoder", "norm"))}

@@ -19,7 +19,8 @@ def generator_kwargs(net: NetworkConfig, in_channels: int, out_channels: int) ->
     return dict(in_channels=in_channels, out_channels=out_channels, base_channels=net.ngf,
                 norm=net.norm, use_dropout=net.use_dropout, self_attention=net.self_attention,
                 image_size=net.crop_size, patch_size=net.vit_patch_size, dim=net.vit_dim,
-                depth=net.vit_depth, heads=net.vit_heads, noise_dim=net.vit_noise)
+                depth=net.vit_depth, heads=net.vit_heads, noise_dim=net.vit_noise,
+                pixel_channels=net.vit_pixel_skip)
 
 
 def discriminator_kwargs(net: NetworkConfig, in_channels: int) -> dict:

@@ -22,6 +22,13 @@ Pipeline:
    CIPS (Anokhin et al. 2021). The patches are stitched and passed through tanh.
    Because a patch is a smooth function of its coordinates, the generator
    cannot emit the blocky artefacts of a plain linear patch projection.
+4. Pixel skip (our addition for translation, ``pixel_channels``; 0 turns it
+   off): a token summarises a whole P x P patch, so input detail finer than a
+   patch (label borders, edges) cannot reach the output through it. Two 3x3
+   convolutions of the input give ``pixel_channels`` features per pixel, which
+   join the SIREN features at the last, linear layer - after the sine layers,
+   so the output stays a smooth function of them - with the token's modulation
+   applied to them as well.
 
 Tensor contract: N x in_channels x H x W -> N x out_channels x H x W in (-1, 1);
 H and W must be multiples of patch_size.
@@ -131,7 +138,8 @@ class SirenPatchDecoder(nn.Module):
     keeps_own_init = True
 
     def __init__(self, *, dim: int, patch_size: int, out_channels: int, hidden: int = 64,
-                 layers: int = 2, fourier_scale: float | None = None, omega: float = 30.0):
+                 layers: int = 2, fourier_scale: float | None = None, omega: float = 30.0,
+                 pixel_channels: int = 0):
         super().__init__()
         # SIREN's first-layer w0 = 30 assumes coordinates spanning a whole image of
         # hundreds of pixels; ours span one patch of P. The default keeps the
@@ -142,7 +150,8 @@ class SirenPatchDecoder(nn.Module):
         self.fourier_weight = nn.Parameter(torch.empty(hidden, 2).uniform_(-0.5, 0.5))
         self.fourier_bias = nn.Parameter(torch.empty(hidden).uniform_(-1 / math.sqrt(2), 1 / math.sqrt(2)))
         self.layers = nn.ModuleList(ModulatedSiren(hidden, hidden, dim, omega=omega) for _ in range(layers))
-        self.to_pixels = ModulatedSiren(hidden, out_channels, dim, omega=omega, demodulate=False, sine=False)
+        self.to_pixels = ModulatedSiren(hidden + pixel_channels, out_channels, dim, omega=omega,
+                                        demodulate=False, sine=False)
         centers = (torch.arange(patch_size) + 0.5) / patch_size * 2 - 1       # pixel centres in (-1, 1)
         yy, xx = torch.meshgrid(centers, centers, indexing="ij")
         self.register_buffer("coords", torch.stack([xx, yy], -1).reshape(-1, 2), persistent=False)
@@ -151,11 +160,14 @@ class SirenPatchDecoder(nn.Module):
         """E_fou(v) = sin(omega_f (B v + b)) for K x 2 coordinates -> K x hidden."""
         return torch.sin(self.fourier_scale * F.linear(coords, self.fourier_weight, self.fourier_bias))
 
-    def forward(self, tokens: torch.Tensor, coords: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, coords: torch.Tensor | None = None,
+                pixels: torch.Tensor | None = None) -> torch.Tensor:
         coords = self.coords if coords is None else coords
         h = self.fourier_features(coords.to(tokens.dtype))[None, None]          # 1, 1, K, hidden
         for layer in self.layers:
             h = layer(h, tokens)
+        if pixels is not None:                                                  # N, T, K, pixel_channels
+            h = torch.cat([h.expand(*pixels.shape[:3], -1), pixels], dim=-1)
         return self.to_pixels(h, tokens)                                         # N, T, K, out
 
 
@@ -163,7 +175,7 @@ class VitSirenGenerator(nn.Module):
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, image_size: int = 256,
                  patch_size: int = 16, dim: int = 384, depth: int = 4, heads: int = 6, noise_dim: int = 0,
                  mlp_ratio: int = 4, siren_hidden: int = 64, siren_layers: int = 2,
-                 fourier_scale: float | None = None, **_unused):
+                 fourier_scale: float | None = None, pixel_channels: int = 16, **_unused):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} must be a multiple of patch_size {patch_size}")
@@ -178,7 +190,14 @@ class VitSirenGenerator(nn.Module):
         self.blocks = nn.ModuleList(GeneratorBlock(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = SelfModulatedLayerNorm(dim, dim)
         self.decoder = SirenPatchDecoder(dim=dim, patch_size=patch_size, out_channels=out_channels,
-                                         hidden=siren_hidden, layers=siren_layers, fourier_scale=fourier_scale)
+                                         hidden=siren_hidden, layers=siren_layers, fourier_scale=fourier_scale,
+                                         pixel_channels=pixel_channels)
+        self.pixel_channels = pixel_channels
+        if pixel_channels:
+            # tanh keeps the features in [-1, 1], the range of the sine features beside them.
+            self.pixel_stem = nn.Sequential(
+                nn.Conv2d(in_channels, pixel_channels, 3, padding=1, padding_mode="reflect"), nn.LeakyReLU(0.2),
+                nn.Conv2d(pixel_channels, pixel_channels, 3, padding=1, padding_mode="reflect"), nn.Tanh())
 
     @property
     def last_layer(self) -> nn.Parameter:
@@ -201,7 +220,12 @@ class VitSirenGenerator(nn.Module):
         h = tokens + resize_pos_embed(self.pos_embed, self.grid, grid)
         for block in self.blocks:
             h = block(h, w)
-        patches = self.decoder(self.norm(h, w))                                 # N, T, P*P, C
+        pixels = None
+        if self.pixel_channels:
+            f = self.pixel_stem(x)                                              # N, c, H, W
+            pixels = f.reshape(n, -1, grid[0], p, grid[1], p).permute(0, 2, 4, 3, 5, 1)
+            pixels = pixels.reshape(n, grid[0] * grid[1], p * p, -1)           # N, T, P*P, c
+        patches = self.decoder(self.norm(h, w), pixels=pixels)                 # N, T, P*P, C
         image = patches.reshape(n, grid[0], grid[1], p, p, self.out_channels)
         image = image.permute(0, 5, 1, 3, 2, 4).reshape(n, self.out_channels, height, width)
         return torch.tanh(image)
