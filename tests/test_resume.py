@@ -1,4 +1,6 @@
 """Exact resume: N iterations + resume + N more == 2N iterations straight, bit for bit."""
+import re
+
 import pytest
 import torch
 
@@ -35,3 +37,7 @@ def test_resume_is_bit_exact(tmp_path, model, extra):
             assert torch.equal(straight[net][key], resumed[net][key]), f"{net}.{key} differs"
     state = ckpt.load_training_state(tmp_path / "ck" / "resumed" / "ckpt_latest")
     assert state["steps"] == 4
+    # The resumed run's loss plot goes on from the first part: the same picture as the straight run's.
+    plot = lambda name: re.search(r'<div class="plot">.*?</div>',
+                                  (tmp_path / "ck" / name / "web" / "index.html").read_text(), re.S).group(0)
+    assert plot("resumed") == plot("straight") and plot("straight").count("<polyline") >= 2

@@ -149,6 +149,23 @@ def test_training_display_without_visdom_writes_page_and_logs(tmp_path, capsys):
     assert json.loads((run / "web" / "steps.json").read_text())[0]["iteration"] == 1
 
 
+def test_restored_history_drops_steps_after_the_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    first = TrainingDisplay(DisplayConfig(display_id=0), run, "r", "", enabled=True)
+    for x in (0.1, 0.2, 0.3):                        # checkpoint at 0.2, crash after 0.3
+        first.on_losses(1, 1, x, {"G": x}, 0.0, 0.0, 1.0, None)
+    again = TrainingDisplay(DisplayConfig(display_id=0), run, "r", "", enabled=True)
+    assert again.restore_history(0.2) == 2 and [x for x, _ in again.history] == [0.1, 0.2]
+    for x in (0.3, 0.4):                             # the resumed run repeats 0.3
+        again.on_losses(1, 1, x, {"G": 10 * x}, 0.0, 0.0, 1.0, None)
+    third = TrainingDisplay(DisplayConfig(display_id=0), run, "r", "", enabled=True)
+    assert third.restore_history(0.4) == 4
+    assert [(x, v["G"]) for x, v in third.history] == [(0.1, 0.1), (0.2, 0.2), (0.3, 3.0), (0.4, 4.0)]
+    assert (run / "web" / "index.html").read_text().count("<polyline") == 1
+    fresh = TrainingDisplay(DisplayConfig(display_id=0), tmp_path / "new", "n", "", enabled=True)
+    assert fresh.restore_history(5.0) == 0 and fresh.history == []
+
+
 def test_training_display_disabled_and_no_html(tmp_path):
     off = TrainingDisplay(DisplayConfig(display_id=1), tmp_path / "off", "x", "", enabled=False)
     off.on_visuals(_visuals(), 1, 1, True)

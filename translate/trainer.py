@@ -265,6 +265,8 @@ class Trainer:
             ckpt.atomic_write_text(self.run_dir / "train_config.json", self.cfg.to_json())
         self.display = TrainingDisplay(self.cfg.display, self.run_dir, self.cfg.run.name, text,
                                        enabled=self.is_main)
+        if self.cfg.run.continue_train:   # the plot goes on from the checkpoint, not from empty
+            self.display.restore_history(self.epoch - 1 + self.epoch_iter / max(len(self.dataset), 1))
 
     def training_state(self) -> dict:
         return {

@@ -67,6 +67,35 @@ class TrainingDisplay:
                 winsize=display_cfg.display_winsize, display_id=display_cfg.display_id, name=name)
             self.visdom.show_text(options_text)
 
+    def restore_history(self, until: float) -> int:
+        """Put the losses a resumed run logged up to fractional epoch ``until`` back on the plot.
+
+        Without it the page of a resumed run would plot only the new steps. Steps
+        logged after the checkpoint (before a crash) are left out, since training
+        repeats them; where the log goes back in time (a resume, or a new run under
+        the same name) the later records replace the ones from that point on.
+        Returns how many points were restored.
+        """
+        if not self.enabled or not self.log.jsonl_path.exists():
+            return 0
+        try:
+            records = read_jsonl(self.log.jsonl_path)
+        except (OSError, ValueError) as err:
+            print(f"warning: the loss plot starts empty: cannot read {self.log.jsonl_path} ({err})")
+            return 0
+        points: list[tuple[float, dict[str, float]]] = []
+        for record in records:
+            x, losses = record.get("frac_epoch"), record.get("losses")
+            if not isinstance(x, (int, float)) or not isinstance(losses, dict):
+                continue
+            points = [p for p in points if p[0] < x]
+            points.append((float(x), {k: float(v) for k, v in losses.items() if isinstance(v, (int, float))}))
+        restored = [p for p in points if p[0] <= until + 1e-9]
+        self.history = restored + self.history
+        if self.page is not None:
+            self.page.update_losses(self.history)
+        return len(restored)
+
     def on_visuals(self, visuals: dict[str, torch.Tensor], epoch: int, iteration: int, save_html: bool) -> None:
         """Show the current pictures in Visdom; with ``save_html`` also save them to the page."""
         if not self.enabled or not visuals:
