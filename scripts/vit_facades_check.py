@@ -80,5 +80,6 @@ def main() -> None:
     print(f"discriminator gradient norm: median {statistics.median(dnorm):.3f}, max {max(dnorm):.3f}, "
           f"last 50 max {max(dnorm[-50:]):.3f}")
 
+
 if __name__ == "__main__":
     main()

@@ -85,10 +85,11 @@ class TrainingDisplay:
             return 0
         points: list[tuple[float, dict[str, float]]] = []
         for record in records:
-            x, losses = record.get("frac_epoch"), record.get("losses")
+            x, losses = (record.get("frac_epoch"), record.get("losses")) if isinstance(record, dict) else (0, 0)
             if not isinstance(x, (int, float)) or not isinstance(losses, dict):
                 continue
-            points = [p for p in points if p[0] < x]
+            while points and points[-1][0] >= x:    # points stay sorted: drop what this record replaces
+                points.pop()
             points.append((float(x), {k: float(v) for k, v in losses.items() if isinstance(v, (int, float))}))
         restored = [p for p in points if p[0] <= until + 1e-9]
         self.history = restored + self.history
