@@ -250,8 +250,10 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         params = dict(model.named_parameters())
-        for name, shadow in self.shadow_module.named_parameters():
-            shadow.lerp_(params[name].detach().to(shadow.dtype), 1.0 - self.decay)
+        shadows = [p for _, p in self.shadow_module.named_parameters()]
+        sources = [params[name] for name, _ in self.shadow_module.named_parameters()]
+        # One multi-tensor kernel instead of a lerp per parameter (this runs every G step).
+        torch._foreach_lerp_(shadows, sources, 1.0 - self.decay)
         buffers = dict(model.named_buffers())
         for name, shadow in self.shadow_module.named_buffers():
             shadow.copy_(buffers[name])
@@ -261,10 +263,6 @@ class EMA:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         self.shadow_module.load_state_dict(state)
-
-    def to(self, *args, **kwargs) -> "EMA":
-        self.shadow_module.to(*args, **kwargs)
-        return self
 
 
 __all__ = [

@@ -113,11 +113,11 @@ def translate_tiled(forward: Forward, x: torch.Tensor, multiple: int, tile: int,
     tile_h, tile_w = min(tile, full_h), min(tile, full_w)
     rows = tile_starts(full_h, tile_h, overlap, multiple)
     cols = tile_starts(full_w, tile_w, overlap, multiple)
+    col_windows = [edge_window(tile_w, used, j > 0, j < len(cols) - 1).to(x.device) for j in range(len(cols))]
     total = weight = None
     for i, top in enumerate(rows):
         row_w = edge_window(tile_h, used, i > 0, i < len(rows) - 1).to(x.device)
-        for j, left in enumerate(cols):
-            col_w = edge_window(tile_w, used, j > 0, j < len(cols) - 1).to(x.device)
+        for left, col_w in zip(cols, col_windows):
             piece = forward(padded[..., top:top + tile_h, left:left + tile_w]).float()
             if total is None:
                 total = piece.new_zeros(*piece.shape[:2], full_h, full_w)
