@@ -90,6 +90,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save_epoch_freq", type=int, default=5)
     _bool_flag(p, "--save_by_iter", "name the latest checkpoints by iteration")
     _bool_flag(p, "--continue_train", "resume from the checkpoint named by --epoch")
+    _bool_flag(p, "--start_over", "delete the checkpoints and logs of an earlier run of this --name "
+               "and train from scratch (without it, a fresh training refuses to replace them)")
     p.add_argument("--epoch_count", type=int, default=1)
     p.add_argument("--phase", default="train")
     p.add_argument("--n_epochs", type=int, default=100)

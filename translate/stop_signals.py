@@ -1,0 +1,113 @@
+"""Ctrl-C (SIGINT) and SIGTERM: stop at a safe point, say what was kept, exit 128 + signal.
+
+A terminal's Ctrl-C reaches the whole foreground process group, and ``timeout``,
+SLURM and Kubernetes send SIGTERM to the group as well, so the DataLoader
+workers get the signal too.  They ignore it (datasets.loader.ignore_stop_signals,
+the loaders' worker_init_fn) and are shut down by the main process, which decides when to stop:
+
+* ``deferred()``: the handler only records the signal; the loop checks
+  ``stop.signum`` at its safe points (between training steps, between batches)
+  and winds down there.  Further signals do not interrupt that: they print a
+  note and are otherwise ignored, so a save in progress always completes.
+* ``raising()``: the signal raises ``Interrupted`` where the program is, for the
+  phases where nothing is half-done (loading a model, tracing an export whose
+  file is written under a temporary name).
+
+The handlers write with ``os.write``: a handler that used ``print`` could land
+in the middle of another ``print`` to the same stream and fail (reentrant call).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(BaseException):
+    """A stop signal arrived; not an Exception, so ``except Exception`` does not swallow it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self.signum)
+
+
+def exit_code(signum: int) -> int:
+    """What a shell reports for a process ended by ``signum``: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + int(signum)
+
+
+def say(text: str) -> None:
+    """Write a line to stderr from a signal handler (unbuffered, never reentrant)."""
+    with contextlib.suppress(OSError):
+        os.write(sys.stderr.fileno(), (text.rstrip("\n") + "\n").encode(errors="replace"))
+
+
+@contextlib.contextmanager
+def _handlers(handler):
+    if threading.current_thread() is not threading.main_thread():
+        yield   # signal handlers can only be set in the main thread; leave the caller's ones
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def raising():
+    """Within the block, SIGINT and SIGTERM raise ``Interrupted``."""
+    def handler(signum, _frame):
+        raise Interrupted(signum)
+    with _handlers(handler):
+        yield
+
+
+class StopRequest:
+    """The signal that asked to stop (``signum``, None until one arrives)."""
+
+    def __init__(self, first_note: str, again_note: str, quiet: bool = False):
+        self.signum: int | None = None
+        self.first_note, self.again_note, self.quiet = first_note, again_note, quiet
+
+    def _handler(self, signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.signum is None:
+            self.signum = signum
+            note = self.first_note
+        else:
+            note = self.again_note
+        if not self.quiet:
+            say(f"\nreceived {name}: {note}")
+
+    @property
+    def name(self) -> str | None:
+        return signal.Signals(self.signum).name if self.signum else None
+
+
+@contextlib.contextmanager
+def deferred(first_note: str, again_note: str, quiet: bool = False):
+    """Within the block, stop signals are recorded in the yielded ``StopRequest``."""
+    request = StopRequest(first_note, again_note, quiet)
+    with _handlers(request._handler):
+        yield request
+
+
+def ignore_from_now() -> None:
+    """On the way out after a stop: no late signal turns the exit into a traceback."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
