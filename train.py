@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import sys
 
-from options import OptionsError, parse_train_options
 from translate import stop_signals
-from translate.checkpoint import CheckpointError
+
+if __name__ == "__main__":
+    stop_signals.exit_during_imports()
+
+from options import OptionsError, parse_train_options  # noqa: E402
+from translate.checkpoint import CheckpointError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +54,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    if code in (130, 143):
-        stop_signals.ignore_from_now()   # a late Ctrl-C must not turn the clean exit into a traceback
-    sys.exit(code)
+    sys.exit(stop_signals.script_main(main))

@@ -58,6 +58,14 @@ class CheckedDataLoader(DataLoader):
     def __init__(self, *args, worker_init_fn=None, **kwargs):
         super().__init__(*args, worker_init_fn=_chain_worker_init(worker_init_fn), **kwargs)
 
+    def shutdown_workers(self) -> None:
+        """Stop persistent workers now (a stopped run exits without waiting for the garbage collector)."""
+        iterator = getattr(self, "_iterator", None)
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        self._iterator = None
+
     def __iter__(self):
         iterator = super().__iter__()
         for batch in iterator:

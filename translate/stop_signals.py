@@ -106,8 +106,36 @@ def deferred(first_note: str, again_note: str, quiet: bool = False):
         yield request
 
 
-def ignore_from_now() -> None:
-    """On the way out after a stop: no late signal turns the exit into a traceback."""
-    if threading.current_thread() is threading.main_thread():
+def exit_during_imports() -> None:
+    """For a script's first lines: a stop signal while torch & co. import ends it at once.
+
+    Nothing has been done yet, so there is nothing to save or report; script_main()
+    replaces this handler once main() is reached.
+    """
+    def handler(signum, _frame):
+        say(f"\n{signal.Signals(signum).name} while starting up; nothing was done.")
+        os._exit(exit_code(signum))
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def script_main(main) -> int:
+    """Run an entry point's ``main()`` as a script: returns the exit code for ``sys.exit``.
+
+    A stop signal that main() does not handle itself (its own handlers are restored on
+    the way out, to this one) ends it with 128 + signal and no traceback.  Once main()
+    has returned, signals are ignored: the interpreter's shutdown (worker joins, atexit
+    hooks) must not turn a clean exit into a KeyboardInterrupt traceback.
+    """
+    def handler(signum, _frame):
+        raise Interrupted(signum)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+    try:
+        code = main()
+    except Interrupted as stop:
+        code = stop.exit_code
+    finally:
         for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
+    return code

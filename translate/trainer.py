@@ -206,6 +206,8 @@ class Trainer:
                 finally:
                     if self.display is not None:
                         self.display.close()
+                    if self.stop_signal is not None and hasattr(self.loader, "shutdown_workers"):
+                        self.loader.shutdown_workers()   # while signals still wait: no worker join interrupted
                 if self.stop_signal is not None:
                     if self.is_main:
                         print(f"\nstopped by {signal.Signals(self.stop_signal).name} at epoch {self.epoch}, "

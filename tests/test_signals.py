@@ -1,0 +1,170 @@
+"""Ctrl-C and SIGTERM sent as a terminal, `timeout` or SLURM send them: to the whole process group
+of a real run with 2 DataLoader workers.  Training saves the current iteration and resumes from it;
+folder translation stops with its summary and resumes with --skip_existing; no traceback anywhere."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from imaging import make_paired, random_image
+from translate import checkpoint as ckpt
+
+ROOT = Path(__file__).resolve().parent.parent
+# PYTHONPATH: `python -m translate` in another folder must import this checkout, not an installed copy.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+TINY = ["--model", "pix2pix", "--netG", "resnet_6blocks", "--norm", "instance", "--ngf", "8", "--ndf", "8",
+        "--load_size", "32", "--crop_size", "32", "--display_id", "0", "--gpu_ids", "-1", "--num_threads", "2",
+        "--print_freq", "1", "--n_epochs", "1000", "--n_epochs_decay", "0", "--save_epoch_freq", "1000000"]
+
+
+class Run:
+    """A command in its own process group (as a shell starts a job), output to files."""
+
+    def __init__(self, tmp_path: Path, argv: list[str], tag: str):
+        self.out, self.err = tmp_path / f"{tag}.out", tmp_path / f"{tag}.err"
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.proc = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=err, env=ENV,
+                                         cwd=tmp_path, start_new_session=True)
+
+    def signal_group(self, sig) -> None:
+        os.killpg(self.proc.pid, sig)
+
+    def wait(self, timeout=120) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise AssertionError(f"did not stop in {timeout} s:\n{self.text()}") from None
+
+    def text(self) -> str:
+        return self.out.read_text() + "\n--- stderr ---\n" + self.err.read_text()
+
+    def wait_until(self, condition, what: str, timeout=120) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if condition():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exited with {self.proc.returncode} before {what}:\n{self.text()}")
+            time.sleep(0.05)
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        raise AssertionError(f"no {what} in {timeout} s:\n{self.text()}")
+
+
+def _steps_logged(run_dir: Path) -> int:
+    log = run_dir / "loss_log.jsonl"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def _train(tmp_path, *extra, tag="train"):
+    argv = [str(ROOT / "train.py"), "--dataroot", str(tmp_path / "data"), "--name", "sig",
+            "--checkpoints_dir", str(tmp_path / "ck"), *TINY, *extra]
+    return Run(tmp_path, argv, tag)
+
+
+def _assert_clean(run: Run) -> None:
+    err = run.err.read_text()
+    assert "Traceback" not in err and "exited unexpectedly" not in err, run.text()
+
+
+@pytest.mark.parametrize("sig,code,to_group", [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, True),
+                                               (signal.SIGTERM, 143, False)])
+def test_training_saves_the_current_iteration_and_resumes(tmp_path, sig, code, to_group):
+    make_paired(tmp_path / "data", n=6)
+    run_dir = tmp_path / "ck" / "sig"
+    run = _train(tmp_path, "--save_latest_freq", "3")   # periodic saves every 3 iterations
+    run.wait_until(lambda: _steps_logged(run_dir) >= 5, "5 training steps")
+    run.signal_group(sig) if to_group else run.proc.send_signal(sig)
+    assert run.wait() == code, run.text()
+    _assert_clean(run)
+    out = run.out.read_text()
+    assert f"stopped by {signal.Signals(sig).name}" in out and "saved" in out and "--continue_train" in out
+    state = ckpt.load_training_state(ckpt.find_checkpoint(run_dir, "latest"))
+    steps = _steps_logged(run_dir)
+    assert state["steps"] == steps >= 5, "ckpt_latest is not the iteration training had reached"
+    assert not (run_dir / "train.lock").exists()
+    if sig == signal.SIGINT:   # the run goes on from exactly there
+        again = _train(tmp_path, "--continue_train", "--max_iters", str(steps + 1), tag="resume")
+        assert again.wait() == 0, again.text()
+        assert f"iteration {state['total_iters']}" in again.out.read_text()
+        assert ckpt.load_training_state(ckpt.find_checkpoint(run_dir, "latest"))["steps"] == steps + 1
+
+
+def test_a_second_ctrl_c_does_not_break_the_save(tmp_path):
+    make_paired(tmp_path / "data", n=6)
+    run_dir = tmp_path / "ck" / "sig"
+    # Wider nets: a save that takes long enough for the repeated signals to land in it.
+    run = _train(tmp_path, "--save_latest_freq", "1000000", "--ngf", "48", "--ndf", "48")
+    run.wait_until(lambda: _steps_logged(run_dir) >= 2, "2 training steps")
+    run.signal_group(signal.SIGINT)
+    sent = 1
+    while run.proc.poll() is None and sent < 200:   # keep pressing Ctrl-C until it has exited
+        time.sleep(0.005)
+        if run.proc.poll() is None:
+            run.signal_group(signal.SIGINT)
+            sent += 1
+    assert run.wait() == 130, run.text()
+    _assert_clean(run)
+    assert sent > 1, "the run exited before a second signal could be sent"
+    assert "still saving" in run.err.read_text(), run.text()
+    found = ckpt.find_checkpoint(run_dir, "latest")
+    weights, _ = ckpt.load_checkpoint(found)
+    assert "gen_ab" in weights and ckpt.load_training_state(found)["steps"] == _steps_logged(run_dir)
+    leftovers = [p.name for p in run_dir.iterdir() if p.name.startswith(".") or p.name.endswith(".old")]
+    assert not leftovers and not (run_dir / "train.lock").exists(), leftovers
+
+
+def test_ctrl_c_during_start_up_exits_quietly(tmp_path):
+    make_paired(tmp_path / "data", n=6)
+    run = _train(tmp_path)
+    time.sleep(0.5)   # importing torch
+    run.signal_group(signal.SIGINT)
+    assert run.wait() == 130, run.text()
+    _assert_clean(run)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory) -> Path:
+    """A tiny saved run, as test_translate_folder.py makes them (no training needed)."""
+    from options import parse_train_options
+    from translate.networks import build_networks
+    ck = tmp_path_factory.mktemp("ck")
+    cfg = parse_train_options(["--name", "tiny", "--checkpoints_dir", str(ck), "--model", "cycle_gan",
+                               "--netG", "resnet_6blocks", "--ngf", "4", "--crop_size", "32", "--load_size", "32",
+                               "--display_id", "0", "--gpu_ids", "-1"])
+    nets = build_networks("cycle_gan", cfg.net, with_discriminators=False)
+    ckpt.save_checkpoint(ck / "tiny", "latest", dict(nets.items()), cfg.to_dict(), model="cycle_gan")
+    return ck
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_folder_translation_stops_with_its_summary_and_resumes(tmp_path, small_run, sig, code):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    n = 400
+    for i in range(n):
+        random_image(48, i).save(src / f"{i:03d}.png")
+    (src / "broken.png").write_bytes(b"not an image")
+    argv = ["-m", "translate", str(src), "--name", "tiny", "--checkpoints_dir", str(small_run),
+            "--output", str(out), "--gpu_ids", "-1", "--num_workers", "2", "--no_progress"]
+    run = Run(tmp_path, argv, "folder")
+    run.wait_until(lambda: out.is_dir() and len(list(out.glob("*.png"))) >= 5, "5 translated images")
+    run.signal_group(sig)
+    assert run.wait() == code, run.text()
+    _assert_clean(run)
+    text = run.text()
+    done = len(list(out.glob("*.png")))
+    assert done < n, "finished before the signal: make the folder larger"
+    assert f"stopped by {signal.Signals(sig).name}" in text and "--skip_existing" in text, text
+    assert f"translated {done}," in text, text
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "a half-written file was left"
+    if sig == signal.SIGINT:
+        again = Run(tmp_path, argv + ["--skip_existing", "--num_workers", "0"], "again")
+        assert again.wait() == 1, again.text()   # 1: broken.png fails
+        assert len(list(out.glob("*.png"))) == n
+        assert "broken.png" in (out / "failed.txt").read_text()
