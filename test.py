@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import sys
 
+from translate import stop_signals
+
+if __name__ == "__main__":
+    stop_signals.exit_during_imports()
+
 from options import OptionsError, parse_test_options
 from translate.checkpoint import CheckpointError
 
@@ -28,4 +33,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Ctrl-C / SIGTERM: exit 130 / 143 without a traceback; during translation run_test()
+    # stops between batches and writes the results page of what it translated.
+    sys.exit(stop_signals.script_main(main, "test.py", "nothing was written"))

@@ -168,3 +168,43 @@ def test_folder_translation_stops_with_its_summary_and_resumes(tmp_path, small_r
         assert again.wait() == 1, again.text()   # 1: broken.png fails
         assert len(list(out.glob("*.png"))) == n
         assert "broken.png" in (out / "failed.txt").read_text()
+
+
+def test_test_py_stops_with_the_results_page_so_far(tmp_path, small_run):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(300):
+        random_image(32, i).save(src / f"{i:03d}.png")
+    argv = [str(ROOT / "test.py"), "--dataroot", str(src), "--name", "tiny", "--checkpoints_dir", str(small_run),
+            "--results_dir", str(tmp_path / "res"), "--model", "test", "--model_suffix", "_A",
+            "--netG", "resnet_6blocks", "--ngf", "4", "--load_size", "32", "--crop_size", "32",
+            "--num_test", "100000", "--num_threads", "2", "--gpu_ids", "-1"]
+    run = Run(tmp_path, argv, "test")
+    images = tmp_path / "res" / "tiny" / "test_latest" / "images"
+    run.wait_until(lambda: images.is_dir() and len(list(images.glob("*.png"))) >= 10, "10 written images")
+    run.signal_group(signal.SIGINT)
+    assert run.wait() == 130, run.text()
+    _assert_clean(run)
+    out = run.out.read_text()
+    assert "Stopped by SIGINT after" in out and "of 300 images" in out, run.text()
+    page = (images.parent / "index.html").read_text()
+    written = sorted(images.glob("*_fake.png"))
+    assert 0 < len(written) < 300 and all(p.name in page for p in written)
+    assert not [p for p in images.iterdir() if p.name.startswith(".")], "a half-written file was left"
+
+
+@pytest.mark.parametrize("delay", [1.0, pytest.param(12.0, marks=pytest.mark.slow)])
+def test_export_stops_without_leaving_a_file(tmp_path, small_run, delay):
+    output = tmp_path / "out" / "g.onnx"
+    argv = ["-m", "translate.export", "--name", "tiny", "--checkpoints_dir", str(small_run),
+            "--format", "onnx", "--output", str(output)]
+    run = Run(tmp_path, argv, "export")
+    # 1 s: in the imports; 12 s: in the ONNX export (about 30 s on the shared 2-core machine).
+    time.sleep(delay)
+    if run.proc.poll() is not None:
+        pytest.skip("the export finished before the signal")
+    run.signal_group(signal.SIGTERM)
+    assert run.wait() == 143, run.text()
+    _assert_clean(run)
+    assert "SIGTERM" in run.err.read_text()
+    assert not output.exists() and not (output.parent.exists() and any(output.parent.iterdir()))

@@ -162,47 +162,42 @@ def format_summary(summary: Summary, opts: FolderOptions) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with stop_signals.raising():   # translate_folder() defers signals to batch boundaries itself
-            outcome = _run(args)
-    except stop_signals.Interrupted as stop:
-        print(f"translate: stopped by {stop.name} before translating; no image was written", file=sys.stderr)
-        return stop.exit_code
+        _check(args)
+        if args.max_megapixels:  # set before the workers fork, so they inherit it
+            Image.MAX_IMAGE_PIXELS = int(args.max_megapixels * 1e6)
+        run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)
+        opts = FolderOptions(
+            input_dir=args.input_dir, output_dir=args.output, save_format=args.save_format,
+            quality=args.quality, batch_size=args.batch_size, num_workers=args.num_workers,
+            num_writers=args.num_writers, preprocess=args.preprocess, load_size=args.load_size,
+            skip_existing=args.skip_existing, html=args.html, progress=not args.no_progress)
+        compute = dict(device=_device(args.gpu_ids), mixed_precision=args.mixed_precision,
+                       channels_last=args.channels_last, compile=args.compile, tile=args.tile,
+                       tile_overlap=args.tile_overlap)
+        print(f"translating with {run.description}", file=sys.stderr)
+        _warn_slow_precision(compute["device"], args.mixed_precision)
+        if args.benchmark:
+            result = benchmark(run.module, opts, run.in_channels, **compute)
+            runs = " and ".join(f"{r:.3f}" for r in result["naive_runs"])
+            print(f"naive loop: {result['naive_images_per_s']:.3f} images/s ({runs}); pipeline: "
+                  f"{result['fast_images_per_s']:.3f} images/s; speed-up {result['speedup']:.2f}x "
+                  f"({result['images']} images, {result['device']}, {result['torch_threads']} torch threads)")
+            return 1 if result["failed"] else 0
+        summary = translate_folder(Runner(run.module, **compute), opts, run.in_channels)
     except (CheckpointError, FolderError, ValueError) as err:
         print(f"translate: error: {err}", file=sys.stderr)
         return 2
-    if isinstance(outcome, int):   # --benchmark's exit code
-        return outcome
-    summary, opts = outcome
     print(format_summary(summary, opts))
-    if summary.interrupted is not None:
+    if summary.interrupted is not None:   # translate_folder() stopped between batches
         return stop_signals.exit_code(summary.interrupted)
     return 1 if summary.failed else 0
 
 
-def _run(args) -> tuple[Summary, FolderOptions] | int:
-    _check(args)
-    if args.max_megapixels:  # set before the workers fork, so they inherit it
-        Image.MAX_IMAGE_PIXELS = int(args.max_megapixels * 1e6)
-    run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)
-    opts = FolderOptions(
-        input_dir=args.input_dir, output_dir=args.output, save_format=args.save_format,
-        quality=args.quality, batch_size=args.batch_size, num_workers=args.num_workers,
-        num_writers=args.num_writers, preprocess=args.preprocess, load_size=args.load_size,
-        skip_existing=args.skip_existing, html=args.html, progress=not args.no_progress)
-    compute = dict(device=_device(args.gpu_ids), mixed_precision=args.mixed_precision,
-                   channels_last=args.channels_last, compile=args.compile, tile=args.tile,
-                   tile_overlap=args.tile_overlap)
-    print(f"translating with {run.description}", file=sys.stderr)
-    _warn_slow_precision(compute["device"], args.mixed_precision)
-    if args.benchmark:
-        result = benchmark(run.module, opts, run.in_channels, **compute)
-        runs = " and ".join(f"{r:.3f}" for r in result["naive_runs"])
-        print(f"naive loop: {result['naive_images_per_s']:.3f} images/s ({runs}); pipeline: "
-              f"{result['fast_images_per_s']:.3f} images/s; speed-up {result['speedup']:.2f}x "
-              f"({result['images']} images, {result['device']}, {result['torch_threads']} torch threads)")
-        return 1 if result["failed"] else 0
-    return translate_folder(Runner(run.module, **compute), opts, run.in_channels), opts
+def cli() -> int:
+    """The `translate` command: main(), where a signal before the folder is reached (loading
+    the run) or after it exits 130 / 143 quietly; during it translate_folder() reports."""
+    return stop_signals.script_main(main, "translate", "no image was written")
 
 
 if __name__ == "__main__":
-    sys.exit(stop_signals.script_main(main))
+    sys.exit(cli())

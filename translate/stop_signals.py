@@ -28,11 +28,14 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Interrupted(BaseException):
-    """A stop signal arrived; not an Exception, so ``except Exception`` does not swallow it."""
+    """A stop signal arrived; not an Exception, so ``except Exception`` does not swallow it.
 
-    def __init__(self, signum: int):
+    ``reported``: the code that raised it has already said what was kept.
+    """
+
+    def __init__(self, signum: int, reported: bool = False):
         super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+        self.signum, self.reported = signum, reported
 
     @property
     def name(self) -> str:
@@ -119,11 +122,12 @@ def exit_during_imports() -> None:
         signal.signal(sig, handler)
 
 
-def script_main(main) -> int:
+def script_main(main, prog: str = "", nothing_done: str = "") -> int:
     """Run an entry point's ``main()`` as a script: returns the exit code for ``sys.exit``.
 
     A stop signal that main() does not handle itself (its own handlers are restored on
-    the way out, to this one) ends it with 128 + signal and no traceback.  Once main()
+    the way out, to this one) ends it with 128 + signal, a line "PROG: stopped by
+    SIGINT; NOTHING_DONE" and no traceback.  Once main()
     has returned, signals are ignored: the interpreter's shutdown (worker joins, atexit
     hooks) must not turn a clean exit into a KeyboardInterrupt traceback.
     """
@@ -134,6 +138,8 @@ def script_main(main) -> int:
     try:
         code = main()
     except Interrupted as stop:
+        if prog and not getattr(stop, "reported", False):   # reported: main() said what it kept
+            say(f"\n{prog}: stopped by {stop.name}" + (f"; {nothing_done}" if nothing_done else ""))
         code = stop.exit_code
     finally:
         for sig in STOP_SIGNALS:
