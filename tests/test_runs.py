@@ -125,3 +125,10 @@ def test_nothing_to_train_leaves_every_checkpoint_as_it_is(argv, tmp_path, capsy
     assert "nothing to train" in out and "Training done" not in out, out
     assert ("Raise --max_iters" if "--max_iters" in resume else "Raise --n_epochs") in out, out
     assert _snapshot(run_dir) == before
+
+
+def test_the_lock_is_released_when_training_fails(argv, tmp_path, capsys):
+    (tmp_path / "data" / "train" / "zz_broken.png").write_bytes(b"not an image")
+    assert train_entry.main(argv + ["--max_iters", "5", "--serial_batches"]) == 1
+    assert "zz_broken.png" in capsys.readouterr().err
+    assert not (tmp_path / "ck" / "run" / LOCK_NAME).exists()

@@ -208,3 +208,57 @@ def test_export_stops_without_leaving_a_file(tmp_path, small_run, delay):
     _assert_clean(run)
     assert "SIGTERM" in run.err.read_text()
     assert not output.exists() and not (output.parent.exists() and any(output.parent.iterdir()))
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _rank_of(pid: int) -> int | None:
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    ranks = [e.split(b"=", 1)[1] for e in env if e.startswith(b"RANK=")]
+    return int(ranks[0]) if ranks else None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("to_group", [False, True])
+def test_two_processes_agree_on_the_step_to_stop_at(tmp_path, to_group):
+    """SIGTERM to rank 1 only: both ranks stop at the same step (else save()'s barrier would hang).
+    SIGINT to the group (a terminal's Ctrl-C): the launcher passes a SIGTERM on, the ranks save once."""
+    import socket
+    make_paired(tmp_path / "data", n=8)
+    run_dir = tmp_path / "ck" / "sig"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+            str(ROOT / "train.py"), "--dataroot", str(tmp_path / "data"), "--name", "sig",
+            "--checkpoints_dir", str(tmp_path / "ck"), *TINY, "--num_threads", "1", "--save_latest_freq", "1000000"]
+    run = Run(tmp_path, argv, "ddp")
+    run.wait_until(lambda: _steps_logged(run_dir) >= 3, "3 training steps", timeout=240)
+    rank1 = [p for p in _children(run.proc.pid) if _rank_of(p) == 1]
+    assert rank1, "rank 1 not found"
+    if to_group:
+        run.signal_group(signal.SIGINT)
+    else:
+        os.kill(rank1[0], signal.SIGTERM)
+    run.wait(timeout=120)   # no deadlock; the launcher reports the ranks' exit codes as a failure
+    text = run.text()
+    name, code = ("SIGINT", 130) if to_group else ("SIGTERM", 143)
+    assert f"stopped by {name}" in text and "saved" in text, text
+    assert text.count(f"exitcode  : {code}") == 2 or to_group, text   # both ranks stopped cleanly
+    state = ckpt.load_training_state(ckpt.find_checkpoint(run_dir, "latest"))
+    assert state["steps"] == _steps_logged(run_dir) >= 3
+    assert not (run_dir / "train.lock").exists()
