@@ -17,6 +17,7 @@ from translate.__main__ import main as translate_main
 from translate.checkpoint import save_checkpoint
 from translate.image_pool import ImagePool
 from translate.networks import build_networks
+from translate.objective import Objective
 from translate.tiling import Runner
 from translate.translate_folder import FolderOptions, translate_folder
 
@@ -110,6 +111,26 @@ def test_pool_of_mixed_sizes_survives_a_resume_bit_for_bit(tmp_path):
     for net in straight:
         for key in straight[net]:
             assert torch.equal(straight[net][key], resumed[net][key]), f"{net}.{key} differs"
+
+
+def test_gradient_penalty_takes_unpaired_items_of_two_sizes(tmp_path):
+    """WGAN-GP interpolates real and fake: A and B of one item differ in size here."""
+    data = mixed_folder(tmp_path / "data", paired=False)
+    argv = train_argv(tmp_path, data, False, "--preprocess", "scale_width", "--gan_mode", "wgangp",
+                      "--lambda_gp", "10")
+    assert train_entry.main(argv) == 0
+
+
+def test_cutmix_skips_a_real_and_a_fake_of_different_sizes():
+    argv = ["--model", "cycle_gan", "--netG", "resnet_6blocks", "--netD", "unet", "--ngf", "4", "--ndf", "4",
+            "--crop_size", "32", "--display_id", "0", "--gpu_ids", "-1", "--lambda_cutmix", "1"]
+    cfg = parse_train_options(argv)
+    objective = Objective("cycle_gan", build_networks("cycle_gan", cfg.net), cfg.loss)
+    images = objective.generate({"A": torch.randn(1, 3, 32, 32), "B": torch.randn(1, 3, 48, 32)})
+    torch.manual_seed(0)
+    for _ in range(8):                    # after warm-up a CutMix step comes with probability 1/2
+        total, _ = objective.discriminator_loss(images, step=10**6)
+        assert torch.isfinite(total)
 
 
 # ---- the pieces -------------------------------------------------------------------
