@@ -12,9 +12,10 @@
 Then every mode fits the result to the networks (``fit_to_network``): an image
 with a side below ``min_side`` (the smallest the generator and discriminator
 accept; 1x1 or 2x9 inputs happen) is scaled up, keeping its aspect ratio, and
-both sides are rounded to a multiple of ``size_multiple`` (the generator's).
-Crop modes already give crop_size x crop_size, which start-up checks against
-both, so there this changes nothing; scale_width and none depend on it.
+both sides are rounded to a multiple of ``size_multiple`` (the generator's, and
+when training also the discriminator's; options/ works both out).  Crop modes
+already give crop_size x crop_size, which start-up checks against the multiple,
+so there this changes nothing; scale_width and none depend on it.
 ``output_size`` predicts the result from the input size alone, so a start-up
 check can tell from image headers whether a folder can be batched.
 
