@@ -5,6 +5,10 @@ import io
 import json
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,9 +19,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import train as train_entry  # noqa: E402
 from options.config import DisplayConfig  # noqa: E402
-from translate.visualize import TrainingDisplay  # noqa: E402
+from translate.visualize import TrainingDisplay, free_port  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 # Tiny nets on the built-in data; Visdom off (--display_id 0) must leave TensorBoard on (classic #1616).
 TINY = ["--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks", "--crop_size", "32", "--load_size", "32",
         "--num_threads", "0", "--print_freq", "1", "--display_freq", "1", "--display_id", "0",
@@ -108,13 +111,47 @@ def test_validation_metrics_and_only_the_main_process_writes(tmp_path):
     assert [(e.step, e.value) for e in events.Scalars("val/psnr")] == [(10, 20.0), (20, 21.0)]
 
 
-def test_without_tensorboard_installed_training_does_not_start(tmp_path):
-    blocked = ("import sys, runpy; sys.modules['tensorboard'] = None; sys.argv = ['train.py'] + sys.argv[1:];"
-               " runpy.run_path('train.py', run_name='__main__')")
-    result = subprocess.run([sys.executable, "-c", blocked, "--checkpoints_dir", str(tmp_path), *TINY],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip().splitlines() == [
+def test_without_tensorboard_installed_training_does_not_start(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)   # what `import tensorboard` sees when absent
+    assert train_entry.main(["--checkpoints_dir", str(tmp_path), *TINY]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         'train.py: error: --use_tensorboard needs the tensorboard package: '
         'pip install -e ".[tensorboard]" (or pip install tensorboard)']
     assert not any(tmp_path.iterdir())   # stopped before any work
+
+
+def test_tensorboard_logdir_checkpoints_shows_every_run(tmp_path):
+    """The real TensorBoard server, on 127.0.0.1, lists each run folder with its curves."""
+    cfg = DisplayConfig(display_id=0, no_html=True, use_tensorboard=True)
+    for name, value in (("horse2zebra", 0.5), ("facades", 0.25)):
+        display = TrainingDisplay(cfg, tmp_path / "ck" / name, name, "opts", enabled=True)
+        display.on_losses(1, 1, 0.1, {"gan_ab": value}, 0.1, 0.0, 5.0, None, total_iters=7)
+        display.close()
+    port, log = free_port(), tmp_path / "tensorboard.log"
+    with open(log, "wb") as sink:
+        server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path / "ck"),
+                                   "--host", "127.0.0.1", "--port", str(port)], stdout=sink, stderr=sink)
+    try:
+        base = f"http://127.0.0.1:{port}/data"
+        runs = _get_json(f"{base}/runs", server, log)
+        assert sorted(runs) == ["facades/tensorboard", "horse2zebra/tensorboard"]
+        query = urllib.parse.urlencode({"run": "facades/tensorboard", "tag": "loss/gan_ab"})
+        points = _get_json(f"{base}/plugin/scalars/scalars?{query}", server, log)
+        assert [(step, value) for _, step, value in points] == [(7, 0.25)]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _get_json(url: str, server: subprocess.Popen, log: Path, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, ConnectionError):
+            if server.poll() is not None:
+                raise AssertionError(f"tensorboard exited: {log.read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
