@@ -155,6 +155,25 @@ def _diffaugment(o) -> tuple[str, ...]:
     return tuple(t.strip() for t in o.diffaugment.split(",") if t.strip())
 
 
+def _logging_fields(o) -> dict:
+    """The TensorBoard / W&B fields of DisplayConfig; a missing package stops here, before any work."""
+    needs = {"use_tensorboard": ("tensorboard", "tensorboard"), "use_wandb": ("wandb", "wandb")}
+    for flag, (module, extra) in needs.items():
+        if getattr(o, flag) and not _importable(module):
+            raise OptionsError(f'--{flag} needs the {module} package: pip install -e ".[{extra}]" '
+                               f"(or pip install {module})")
+    return {"use_tensorboard": o.use_tensorboard, "use_wandb": o.use_wandb,
+            "wandb_project_name": o.wandb_project_name}
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):   # ValueError: a module blocked or half-imported in sys.modules
+        return False
+
+
 def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
     o, _ = _parse(argv, is_train=True)
     builtin = o.dataroot is None
@@ -183,7 +202,7 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
                               display_port=o.display_port, display_env=o.display_env,
                               display_ncols=o.display_ncols, display_freq=o.display_freq,
                               display_winsize=o.display_winsize, update_html_freq=o.update_html_freq,
-                              print_freq=o.print_freq, no_html=o.no_html),
+                              print_freq=o.print_freq, no_html=o.no_html, **_logging_fields(o)),
         flags=_flags_with_defaults(o, True))
 
 

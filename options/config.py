@@ -110,6 +110,9 @@ class DisplayConfig:
     update_html_freq: int = 1000
     print_freq: int = 100
     no_html: bool = False
+    use_tensorboard: bool = False        # event files in checkpoints/NAME/tensorboard/
+    use_wandb: bool = False              # a W&B run (the classic flag)
+    wandb_project_name: str = "CycleGAN-and-pix2pix"
 
 
 @dataclass(frozen=True)

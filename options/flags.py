@@ -124,6 +124,15 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--disc_start", type=int, default=0, help="iteration at which D starts to count")
 
 
+def add_logging_flags(p: argparse.ArgumentParser) -> None:
+    """Logging to the tools people already use; each works with Visdom on or off."""
+    _bool_flag(p, "--use_tensorboard", "write TensorBoard event files to checkpoints_dir/name/tensorboard "
+               "(view with: tensorboard --logdir checkpoints_dir)")
+    _bool_flag(p, "--use_wandb", 'log to Weights & Biases (needs pip install -e ".[wandb]"; '
+               "WANDB_MODE=offline logs without a network)")
+    p.add_argument("--wandb_project_name", default="CycleGAN-and-pix2pix", help="W&B project of the run")
+
+
 def add_test_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results_dir", default="./results/")
     p.add_argument("--aspect_ratio", type=float, default=1.0)
@@ -159,6 +168,8 @@ def build_parser(is_train: bool, model: str | None = None) -> argparse.ArgumentP
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_shared_flags(parser)
     (add_train_flags if is_train else add_test_flags)(parser)
+    if is_train:
+        add_logging_flags(parser)
     if not is_train:
         parser.set_defaults(model="test")
     if model is not None:
