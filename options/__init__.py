@@ -11,6 +11,7 @@ from options.config import (DataConfig, DisplayConfig, LossConfig, NetworkConfig
                             RunConfig, TestConfig, TrainConfig, train_config_from_dict)
 from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
 from translate.generators import GENERATORS, build_generator, size_multiple
+from translate.layers import NORMS
 
 __all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
            "TrainConfig", "TestConfig", "train_config_from_dict"]
@@ -26,7 +27,42 @@ def _parse(argv: Sequence[str] | None, is_train: bool) -> tuple[argparse.Namespa
     probe = build_parser(is_train)
     known, _ = probe.parse_known_args(argv)
     parser = build_parser(is_train, known.model)
+    if not is_train:
+        parser.set_defaults(**classic_run_defaults(Path(known.checkpoints_dir) / known.name))
     return parser.parse_args(argv), parser
+
+
+# Flags that a classic run's train_opt.txt supplies to test.py when the command line leaves
+# them out (the classic test.py needs them repeated).  Runs trained here carry their config.
+CLASSIC_RUN_FLAGS = {"netG": str, "norm": str, "ngf": int, "input_nc": int, "output_nc": int,
+                     "no_dropout": lambda v: v == "True", "direction": str}
+
+
+def read_options_file(path: Path) -> dict[str, str]:
+    """``key: value  [default: ...]`` lines of a classic train_opt.txt -> {key: value}."""
+    flags = {}
+    for line in path.read_text(errors="replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and value.split():
+            flags[key.strip()] = value.split()[0]
+    return flags
+
+
+def classic_run_defaults(run_dir: Path) -> dict:
+    """Network flags of a classic run folder (train_opt.txt, no train_config.json), else {}."""
+    opt_file = run_dir / "train_opt.txt"
+    if (run_dir / "train_config.json").exists() or not opt_file.is_file():
+        return {}
+    found = read_options_file(opt_file)
+    defaults = {}
+    for key, convert in CLASSIC_RUN_FLAGS.items():
+        if key in found:
+            try:
+                defaults[key] = convert(found[key])
+            except ValueError:
+                continue
+    valid = {"netG": GENERATORS, "norm": NORMS, "direction": ("AtoB", "BtoA")}
+    return {k: v for k, v in defaults.items() if k not in valid or v in valid[k]}
 
 
 def _gpu_ids(text: str) -> tuple[int, ...]:
