@@ -1,6 +1,7 @@
 """--dataset_mode paired_folders (DIR/trainA + DIR/trainB matched by name) and datasets.combine."""
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # datasets/ lives in the checkout
 
+import test as test_entry  # noqa: E402
 import train as train_entry  # noqa: E402
 from datasets import DataError, build_dataset  # noqa: E402
 from datasets.combine import main as combine_main  # noqa: E402
@@ -156,8 +158,17 @@ def test_combine_without_phases_is_a_clear_error(tmp_path, capsys):
     assert exit_info.value.code == 2 and "no phase folders" in capsys.readouterr().err
 
 
+def test_combine_command_line(tmp_path):
+    make_pairs(tmp_path / "src", names=("0",))
+    out = subprocess.run([sys.executable, "-m", "datasets.combine", str(tmp_path / "src"), str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0 and "train: 1 pairs" in out.stdout and "Warning" not in out.stderr
+    assert (tmp_path / "out" / "train" / "0.png").exists()
+
+
 def test_pix2pix_trains_two_iterations_on_paired_folders(tmp_path):
     make_pairs(tmp_path / "data", names=("0", "1", "2"), size=(32, 32))
+    make_pairs(tmp_path / "data", names=("t0", "t1"), size=(32, 32), phase="test")
     argv = ["--dataroot", str(tmp_path / "data"), "--dataset_mode", "paired_folders", "--model", "pix2pix",
             "--name", "pf", "--checkpoints_dir", str(tmp_path / "ck"), "--netG", "resnet_6blocks",
             "--norm", "instance", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--crop_size", "32",
@@ -165,3 +176,8 @@ def test_pix2pix_trains_two_iterations_on_paired_folders(tmp_path):
             "--direction", "BtoA"]
     assert train_entry.main(argv) == 0
     assert (tmp_path / "ck" / "pf" / "ckpt_latest" / "weights.safetensors").exists()
+    assert test_entry.main(["--dataroot", str(tmp_path / "data"), "--dataset_mode", "paired_folders",
+                            "--model", "pix2pix", "--name", "pf", "--checkpoints_dir", str(tmp_path / "ck"),
+                            "--results_dir", str(tmp_path / "res"), "--load_size", "32", "--crop_size", "32",
+                            "--direction", "BtoA", "--gpu_ids", "-1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "res").rglob("*_real_B.png")) == ["t0_real_B.png", "t1_real_B.png"]
