@@ -149,7 +149,7 @@ def test_pix2pix_model_from_a_mirror_in_the_environment(server, tmp_path, monkey
 @pytest.mark.parametrize("problem, message", [
     ("truncated", "not a usable cyclegan generator"),
     ("missing", "HTTP 404"),
-    ("html", "sent a web page"),
+    ("html", "is a web page, not a weights file"),
     ("wrong network", "not a usable cyclegan generator"),
 ])
 def test_bad_downloads_give_clear_errors_and_leave_nothing(server, tmp_path, capsys, problem, message):
@@ -187,6 +187,21 @@ def test_an_interrupted_download_resumes_with_a_range_request(server, tmp_path, 
     assert httpd.requests[-1] == (CYCLEGAN_FILE, f"bytes={len(data) // 2}-")
     assert (ck / "horse2zebra_pretrained" / "latest_net_G.pth").read_bytes() == data
     assert leftovers(ck) == ["horse2zebra_pretrained"]
+
+
+def test_a_file_from_the_classic_download_script_gets_its_train_opt(tmp_path, capsys):
+    run = tmp_path / "checkpoints" / "style_monet_pretrained"
+    run.mkdir(parents=True)
+    (run / "latest_net_G.pth").write_bytes(classic_file("resnet_9blocks", "instance", False))
+    assert main(["style_monet", "--checkpoints_dir", str(tmp_path / "checkpoints"),
+                 "--base_url", "http://127.0.0.1:9"]) == 0          # nothing is fetched
+    assert "wrote its train_opt.txt" in capsys.readouterr().err
+    assert "resnet_9blocks" in (run / "train_opt.txt").read_text()
+    other = run.rename(run.with_name("style_cezanne_pretrained"))    # a folder holding another model
+    with pytest.raises(SystemExit):
+        main(["style_cezanne", "--checkpoints_dir", str(tmp_path / "checkpoints")])
+    assert (other / "latest_net_G.pth").exists()
+    assert "already holds another generator" in capsys.readouterr().err
 
 
 def test_list_names_and_kinds(capsys):

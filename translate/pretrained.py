@@ -159,24 +159,23 @@ def write_train_opt(folder: Path, name: str, kind: str, net: NetworkConfig) -> N
 
 
 def _looks_like_html(path: Path) -> bool:
+    """Weights files start with a zip or pickle header; web pages (and XML errors) with a tag."""
     with open(path, "rb") as f:
-        head = f.read(512).lstrip().lower()
-    return head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body"))
+        return f.read(512).lstrip().startswith(b"<")
 
 
 def verify(path: Path, kind: str, url: str) -> tuple[NetworkConfig, bool]:
     """Load ``path`` weights-only as the generator ``kind`` publishes; rewrite it if it was completed."""
     if _looks_like_html(path):
-        raise PretrainedError(f"{url} sent a web page, not a weights file (an error page or a login "
-                              f"portal?). Check --base_url / ${ENV_BASE_URL}; nothing was kept.")
+        raise PretrainedError(f"{url} is a web page, not a weights file (an error page or a login "
+                              f"portal?); check --base_url / ${ENV_BASE_URL}.")
     spec = KINDS[kind]
     try:
         state = ckpt.load_classic_state_dict(path)
         module, net, completed = fit_classic_generator(state, [(spec.netG, spec.norm, spec.use_dropout)], url)
     except ckpt.CheckpointError as err:
         raise PretrainedError(f"{url} is not a usable {kind} generator ({spec.netG}): {err} "
-                              f"The file may be damaged or incomplete; nothing was kept, run again "
-                              f"to download it anew.") from None
+                              f"The file may be damaged or incomplete.") from None
     if completed:   # store what inference loads strictly; same weights
         torch.save({k: v for k, v in module.state_dict().items()}, path)
     return net, completed
@@ -188,11 +187,18 @@ def fetch_pretrained(name: str, *, kind: str | None = None, checkpoints_dir: str
     kind = resolve_kind(name, kind)
     final = Path(checkpoints_dir) / f"{name}_pretrained"
     if (final / "latest_net_G.pth").exists():
-        opt = (final / "train_opt.txt").read_text() if (final / "train_opt.txt").exists() else ""
-        if f"{kind} {name}" not in opt:
+        if not (final / "train_opt.txt").exists():   # fetched by the classic download script
+            try:
+                net, _ = verify(final / "latest_net_G.pth", kind, str(final / "latest_net_G.pth"))
+            except PretrainedError as err:
+                raise PretrainedError(f"{err} Remove {final} to download it again.") from None
+            write_train_opt(final, name, kind, net)
+            print(f"{final} holds the {kind} {name} generator; wrote its train_opt.txt", file=sys.stderr)
+        elif f"{kind} {name}" not in (final / "train_opt.txt").read_text(errors="replace"):
             raise PretrainedError(f"{final} already holds another generator; remove it to download "
                                   f"the {kind} {name}")
-        print(f"{final} is already there", file=sys.stderr)
+        else:
+            print(f"{final} is already there", file=sys.stderr)
         return final
     base = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
     url = f"{base}/{KINDS[kind].url.format(name=name)}"
@@ -207,7 +213,10 @@ def fetch_pretrained(name: str, *, kind: str | None = None, checkpoints_dir: str
             shutil.rmtree(staging, ignore_errors=True)
         raise PretrainedError(str(err)) from None
     try:
-        net, _ = verify(dest, kind, url)
+        try:
+            net, _ = verify(dest, kind, url)
+        except PretrainedError as err:
+            raise PretrainedError(f"{err} Nothing was kept; run again to download it anew.") from None
         write_train_opt(staging, name, kind, net)
         final.mkdir(parents=True, exist_ok=True)
         os.replace(staging / "train_opt.txt", final / "train_opt.txt")
