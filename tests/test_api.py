@@ -64,7 +64,7 @@ def test_numpy_and_tensor_inputs_agree_with_pil(ck):
     array = np.asarray(image)
     out = g(array)
     assert out.dtype == np.uint8 and out.shape == array.shape and np.array_equal(out, expected)
-    x = torch.from_numpy(array).permute(2, 0, 1).float() / 127.5 - 1
+    x = torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 127.5 - 1
     y = g(x)                                                  # C x H x W stays C x H x W
     assert y.shape == x.shape and y.dtype == torch.float32 and y.abs().max() <= 1
     as_uint8 = ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
@@ -104,6 +104,8 @@ def test_classic_pth_files_load(ck, tmp_path):
     for g in (inside, load_translator(bare, device="cpu")):
         assert "resnet_6blocks (batch norm)" in repr(g)
         assert torch.allclose(g(x), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="one generator"):
+        load_translator(bare, direction="BtoA")
     (tmp_path / "junk.pth").write_bytes(b"not a pickle")
     with pytest.raises(CheckpointError, match="not a plain weights file"):
         load_translator(tmp_path / "junk.pth")
@@ -125,6 +127,12 @@ def test_wrong_inputs_raise_clear_errors(ck, bad, error, message):
     g = load_translator(ck / "p2p", device="cpu")
     with pytest.raises(error, match=message):
         g(bad)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_asking_for_a_missing_gpu_is_a_clear_error(ck):
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        load_translator(ck / "p2p", device="cuda")
 
 
 def test_missing_source_says_how_to_get_one(tmp_path):

@@ -50,6 +50,8 @@ def _load(source: str | Path, checkpoints_dir: str, epoch: str, direction: str |
         named = CLASSIC_FILE.fullmatch(path.name)
         if named and (path.parent / "train_opt.txt").exists():   # a classic run folder's file
             return load_run_generator(str(path.parent.parent), path.parent.name, named["label"], direction, ema=ema)
+        if direction not in (None, "AtoB"):
+            raise ValueError(f"{path} is one generator: it translates one way only; leave direction out")
         # A bare classic file: which classic generator it is shows in its tensors.
         module, net, _ = fit_classic_generator(load_classic_state_dict(path), CLASSIC_CANDIDATES, str(path))
         return RunGenerator(module, net.input_nc, net.output_nc, 256, "AtoB",
@@ -149,8 +151,11 @@ def load_translator(source: str | Path, *, epoch: str = "latest", direction: str
     first GPU if there is one; ``mixed_precision`` is no, bf16 or fp16;
     ``tile``/``tile_overlap`` translate large images in blended tiles.
     """
+    device = torch.device(device or _default_device())
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r}, but PyTorch sees no CUDA GPU here; use device='cpu'")
     run = _load(source, checkpoints_dir, epoch, direction, ema)
-    runner = Runner(run.module, device=device or _default_device(), mixed_precision=mixed_precision,
+    runner = Runner(run.module, device=device, mixed_precision=mixed_precision,
                     channels_last=channels_last, compile=compile, tile=tile, tile_overlap=tile_overlap)
     return Translator(run, runner)
 
