@@ -141,7 +141,8 @@ def fit_classic_generator(state: dict[str, torch.Tensor], candidates, source: st
             return module.eval(), net, len(filled) != len(state)
         last = net
     if len(candidates) == 1 and last is not None:   # name the expected network and the first mismatch
-        ckpt.load_into(build_generator(last.netG, **generator_kwargs(last, last.input_nc, 3)), state, source)
+        expected = build_generator(last.netG, **generator_kwargs(last, last.input_nc, 3))
+        ckpt.load_into(expected, _complete(state, expected.state_dict()), source)
     raise ckpt.CheckpointError(f"{source} is not a classic generator ({', '.join(sorted({c[0] for c in candidates}))} "
                                f"with instance or batch norm); give its run folder with a train_opt.txt instead")
 
