@@ -166,10 +166,11 @@ def test_combine_command_line(tmp_path):
     assert (tmp_path / "out" / "train" / "0.png").exists()
 
 
-def test_pix2pix_trains_two_iterations_on_paired_folders(tmp_path):
+@pytest.mark.parametrize("model", ["pix2pix", "csgan"])
+def test_paired_models_train_two_iterations_on_paired_folders(tmp_path, model):
     make_pairs(tmp_path / "data", names=("0", "1", "2"), size=(32, 32))
     make_pairs(tmp_path / "data", names=("t0", "t1"), size=(32, 32), phase="test")
-    argv = ["--dataroot", str(tmp_path / "data"), "--dataset_mode", "paired_folders", "--model", "pix2pix",
+    argv = ["--dataroot", str(tmp_path / "data"), "--dataset_mode", "paired_folders", "--model", model,
             "--name", "pf", "--checkpoints_dir", str(tmp_path / "ck"), "--netG", "resnet_6blocks",
             "--norm", "instance", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--crop_size", "32",
             "--display_id", "0", "--num_threads", "0", "--max_iters", "2", "--gpu_ids", "-1",
@@ -177,7 +178,8 @@ def test_pix2pix_trains_two_iterations_on_paired_folders(tmp_path):
     assert train_entry.main(argv) == 0
     assert (tmp_path / "ck" / "pf" / "ckpt_latest" / "weights.safetensors").exists()
     assert test_entry.main(["--dataroot", str(tmp_path / "data"), "--dataset_mode", "paired_folders",
-                            "--model", "pix2pix", "--name", "pf", "--checkpoints_dir", str(tmp_path / "ck"),
+                            "--model", model, "--name", "pf", "--checkpoints_dir", str(tmp_path / "ck"),
                             "--results_dir", str(tmp_path / "res"), "--load_size", "32", "--crop_size", "32",
-                            "--direction", "BtoA", "--gpu_ids", "-1"]) == 0
+                            "--direction", "BtoA", "--gpu_ids", "-1", "--netG", "resnet_6blocks", "--ngf", "8",
+                            "--norm", "instance"] + (["--no_dropout"] if model == "csgan" else [])) == 0
     assert sorted(p.name for p in (tmp_path / "res").rglob("*_real_B.png")) == ["t0_real_B.png", "t1_real_B.png"]
