@@ -14,7 +14,7 @@ from typing import Any
 @dataclass(frozen=True)
 class DataConfig:
     dataroot: str | None          # None -> the built-in procedural dataset
-    dataset_mode: str             # aligned | unaligned | single | synthetic_paired | synthetic_unpaired
+    dataset_mode: str             # aligned | unaligned | single | paired_folders | synthetic_*
     direction: str = "AtoB"       # AtoB | BtoA
     phase: str = "train"
     serial_batches: bool = False
@@ -29,6 +29,7 @@ class DataConfig:
     output_nc: int = 3
     size_multiple: int = 4        # the generator's required multiple, used by preprocess=none
     seed: int = 0
+    skip_unmatched: bool = False  # paired_folders: drop files without a partner instead of failing
 
 
 @dataclass(frozen=True)

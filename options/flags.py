@@ -15,7 +15,8 @@ from translate.layers import INIT_TYPES, NORMS
 from translate.losses import GAN_MODES
 
 MODELS = ("cycle_gan", "pix2pix", "csgan", "test")
-DATASET_MODES = ("aligned", "unaligned", "single")
+DATASET_MODES = ("aligned", "unaligned", "single", "paired_folders")
+PAIRED_DATASET_MODES = ("aligned", "paired_folders")   # A and B correspond pixel for pixel
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 LR_POLICIES = ("linear", "step", "plateau", "cosine")
 PRECISIONS = ("no", "fp16", "bf16")
@@ -45,6 +46,8 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     _bool_flag(p, "--no_dropout", "no dropout in the generator")
     p.add_argument("--dataset_mode", default="unaligned", choices=DATASET_MODES)
     p.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"))
+    _bool_flag(p, "--skip_unmatched", "paired_folders: leave out files without a same-named partner "
+               "(default: an error lists them)")
     _bool_flag(p, "--serial_batches", "take images in order instead of shuffling")
     p.add_argument("--num_threads", type=int, default=4, help="data-loading worker processes")
     p.add_argument("--batch_size", type=int, default=1)
