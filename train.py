@@ -19,10 +19,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from translate.trainer import Trainer  # heavy imports after the flags are known to be good
     from datasets import DataError
+    from translate.visualize.wandb_log import WandbUnavailable
     try:
         trainer = Trainer(cfg)
         trainer.fit()
-    except (DataError, CheckpointError, FloatingPointError) as err:
+    except (DataError, CheckpointError, FloatingPointError, WandbUnavailable) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1
     if trainer.is_main:

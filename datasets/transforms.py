@@ -69,6 +69,11 @@ def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return out.clamp_(0.0, 1.0)
 
 
+def resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """C x H x W in [0, 1] to height x width, with the same resampling as the modes above."""
+    return _resize(x, height, width)
+
+
 def _scale_width(x: torch.Tensor, load_size: int, crop_size: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     if w == load_size and h >= crop_size:

@@ -203,10 +203,15 @@ def _as_list(items):  # collate_fn: records stay separate (errors, sizes); stack
     return items
 
 
+def to_uint8_array(image: torch.Tensor) -> np.ndarray:
+    """C x H x W in [-1, 1] -> H x W (one channel) or H x W x 3 uint8, as outputs are written."""
+    array = ((image.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+    return array[0].numpy() if array.shape[0] == 1 else np.ascontiguousarray(array[:3].permute(1, 2, 0).numpy())
+
+
 def encode(image: torch.Tensor, target: Path, quality: int) -> None:
     """C x H x W in [-1, 1] -> 8-bit file, written under a temporary name and renamed."""
-    array = ((image.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
-    array = array[0].numpy() if array.shape[0] == 1 else np.ascontiguousarray(array[:3].permute(1, 2, 0).numpy())
+    array = to_uint8_array(image)
     fmt = WRITERS[target.suffix.lower()]
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     buffer = io.BytesIO()   # encode fully first: the file appears only once complete
