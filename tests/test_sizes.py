@@ -81,6 +81,23 @@ def test_mixed_sizes_train_and_checkpoint(tmp_path, capsys, preprocess, batch_si
     assert ckpt.load_training_state(tmp_path / "ck" / "run" / "ckpt_latest")["steps"] == 2
 
 
+@pytest.mark.parametrize("preprocess, batch_size", [("none", 1), ("scale_width", 4), ("crop", 4)])
+def test_paired_folders_of_mixed_sizes(tmp_path, capsys, preprocess, batch_size):
+    """trainA/x.png pairs with trainB/x.png (B is resized to A's size)."""
+    for i, size in enumerate(MIXED):
+        for side in "AB":
+            (tmp_path / "data" / f"train{side}").mkdir(parents=True, exist_ok=True)
+            picture(size, i).save(tmp_path / "data" / f"train{side}" / f"{i}.png")
+    argv = train_argv(tmp_path, tmp_path / "data", True, "--preprocess", preprocess,
+                      "--batch_size", str(batch_size))
+    argv[argv.index("aligned")] = "paired_folders"
+    code = train_entry.main(argv)
+    if preprocess in FREE_SIZE and batch_size > 1:
+        assert code == 1 and "--batch_size 1" in capsys.readouterr().err
+    else:
+        assert code == 0, capsys.readouterr().err
+
+
 def test_same_sized_images_still_batch_without_a_crop(tmp_path):
     """The start-up refusal is only for folders that really hold different sizes."""
     for i in range(4):
