@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 
 from .errors import DataError
-from .folders import _FolderDataset, collect_images
+from .folders import _FolderDataset, check_batchable, collect_images
 from .image_io import load_image, to_tensor
 from .transforms import apply, resize, sample_params
 
@@ -94,6 +94,7 @@ class PairedFoldersDataset(_FolderDataset):
                   f"({len(matching.only_a)} in A, {len(matching.only_b)} in B); "
                   f"{len(matching.pairs)} pairs remain", file=sys.stderr)
         self.pairs = matching.pairs[:cfg.max_dataset_size]
+        check_batchable(cfg, [a for _, a, _ in self.pairs])   # B is resized to A's size
         size_of = dict(zip(a_paths, a_sizes)) | dict(zip(b_paths, b_sizes))
         resized = [k for k, a, b in self.pairs if size_of[a] != size_of[b]]
         if resized:

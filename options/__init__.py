@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -10,6 +12,7 @@ from pathlib import Path
 from options.config import (DataConfig, DisplayConfig, LossConfig, NetworkConfig, OptimConfig,
                             RunConfig, TestConfig, TrainConfig, train_config_from_dict)
 from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
+from translate.discriminators import build_discriminator
 from translate.generators import GENERATORS, build_generator, size_multiple
 from translate.layers import NORMS
 
@@ -82,6 +85,43 @@ def _generator_multiple(o) -> int:
     return size_multiple(net)
 
 
+def _network_sizes(o, net: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
+    """(multiple, smallest side) that every image must have for the networks.
+
+    The transforms round to the multiple and scale smaller images up (datasets/transforms.py).
+    The generator declares both (translate.generators).  When training, the discriminator
+    must take the images too: its own multiple (U-Net, ViT) joins in, and a tiny copy of it
+    (one channel per layer) is tried on growing squares, which takes milliseconds.  A probe
+    that cannot run (bad flags, reported by the checks) keeps the generator's multiple.
+    """
+    tiny = dataclasses.replace(net, ngf=1, ndf=1, vit_dim=2 * max(net.vit_heads, 1), vit_depth=1)
+    try:
+        return _probe_sizes(tiny, is_train, multiple)
+    except Exception:  # noqa: BLE001 - bad flags are reported by the checks, not here
+        return multiple, 1
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_sizes(tiny: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
+    import torch
+    from translate.generators import smallest_side
+    from translate.networks import discriminator_kwargs, generator_kwargs
+    side = smallest_side(build_generator(tiny.netG, **generator_kwargs(tiny, 1, 1)))
+    if not is_train:
+        return multiple, side
+    disc = build_discriminator(tiny.netD, **discriminator_kwargs(tiny, 1)).train()
+    multiple = math.lcm(multiple, int(getattr(disc, "size_multiple", 1)))
+    first = -(-side // multiple) * multiple
+    with torch.no_grad():
+        for trial in range(first, max(first, tiny.crop_size) + 1, multiple):
+            try:
+                disc(torch.zeros(1, 1, trial, trial))
+                return multiple, trial
+            except (RuntimeError, ValueError):
+                continue
+    return multiple, max(first, tiny.crop_size)
+
+
 def _sizes(o, builtin: bool, is_train: bool, multiple: int) -> None:
     """Classic sizes (load 286, crop 256; test: load = crop).
 
@@ -103,14 +143,15 @@ def _network_config(o) -> NetworkConfig:
         self_attention=o.self_attention, num_D=o.num_D, crop_size=o.crop_size)
 
 
-def _data_config(o, phase: str, multiple: int) -> DataConfig:
+def _data_config(o, phase: str, sizes: tuple[int, int]) -> DataConfig:
+    multiple, min_side = sizes
     return DataConfig(
         dataroot=o.dataroot, dataset_mode=o.dataset_mode, direction=o.direction, phase=phase,
         serial_batches=o.serial_batches, num_threads=o.num_threads, batch_size=o.batch_size,
         load_size=o.load_size, crop_size=o.crop_size,
         max_dataset_size=None if math.isinf(o.max_dataset_size) else int(o.max_dataset_size),
         preprocess=o.preprocess, no_flip=o.no_flip, input_nc=o.input_nc, output_nc=o.output_nc,
-        size_multiple=multiple, seed=o.seed, skip_unmatched=o.skip_unmatched)
+        size_multiple=multiple, seed=o.seed, min_side=min_side, skip_unmatched=o.skip_unmatched)
 
 
 def _run_config(o, is_train: bool) -> RunConfig:
@@ -222,8 +263,10 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
     _check_common(o, multiple)
     _check_train(o)
     lambda_l1 = o.lambda_L1
+    net = _network_config(o)
     return TrainConfig(
-        run=_run_config(o, True), data=_data_config(o, o.phase, multiple), net=_network_config(o),
+        run=_run_config(o, True), data=_data_config(o, o.phase, _network_sizes(o, net, True, multiple)),
+        net=net,
         loss=LossConfig(gan_mode=o.gan_mode, lambda_a=o.lambda_A, lambda_b=o.lambda_B,
                         lambda_identity=o.lambda_identity if o.model != "pix2pix" else 0.0,
                         lambda_l1=lambda_l1, lambda_cs=o.lambda_cs, lambda_gp=o.lambda_gp,
@@ -255,8 +298,10 @@ def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
     _check_common(o, multiple)
     if o.num_test < 1:
         raise OptionsError("--num_test must be at least 1")
+    net = _network_config(o)
     return TestConfig(
-        run=_run_config(o, False), data=_data_config(o, o.phase, multiple), net=_network_config(o),
+        run=_run_config(o, False), data=_data_config(o, o.phase, _network_sizes(o, net, False, multiple)),
+        net=net,
         results_dir=o.results_dir, aspect_ratio=o.aspect_ratio, eval=o.eval, num_test=o.num_test,
         model_suffix=o.model_suffix, html_page_size=o.html_page_size,
         mixed_precision=o.mixed_precision, channels_last=o.channels_last, compile=o.compile,

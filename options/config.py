@@ -29,6 +29,7 @@ class DataConfig:
     output_nc: int = 3
     size_multiple: int = 4        # the generator's required multiple, used by preprocess=none
     seed: int = 0
+    min_side: int = 1             # smallest side the networks accept; smaller images are scaled up
     skip_unmatched: bool = False  # paired_folders: drop files without a partner instead of failing
 
 

@@ -158,8 +158,10 @@ class DecodeDataset(Dataset):
         self.resize = None
         if preprocess != "none":  # the classic test-time resizing, from datasets.transforms
             mode = "resize_and_crop" if preprocess == "resize" else "scale_width"
+            # size_multiple 1: no rounding here, the Runner pads to what the generator needs.
             self.resize = SimpleNamespace(preprocess=mode, load_size=load_size, crop_size=1 if
-                                          mode == "scale_width" else load_size, no_flip=True)
+                                          mode == "scale_width" else load_size, no_flip=True,
+                                          size_multiple=1)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -262,9 +264,11 @@ def translate_folder(runner, opts: FolderOptions, in_channels: int) -> Summary:
                 indices = [i for i, _ in group]
                 try:
                     out = runner(torch.stack([t for _, t in group]).to(runner.device, non_blocking=True))
-                except RuntimeError as err:  # out of memory, an image too small for the net, ...
+                except Exception as err:  # noqa: BLE001 - out of memory, a shape the net refuses, ...
+                    # Any error of one batch fails its files only (KeyboardInterrupt is no Exception).
                     hint = "; try --tile 512" if "memory" in str(err).lower() else ""
-                    summary.failed += [(paths[i], f"translation failed: {err}{hint}") for i in indices]
+                    reason = _one_line(str(err) or type(err).__name__)
+                    summary.failed += [(paths[i], f"translation failed: {reason}{hint}") for i in indices]
                     bar.update(len(indices))
                     continue
                 for k, index in enumerate(indices):
