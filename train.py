@@ -32,11 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         with stop_signals.raising():
             from translate.trainer import Trainer  # heavy imports after the flags are known to be good
             from translate.run_lock import RunFolderError
+            from translate.visualize.wandb_log import WandbUnavailable
             from datasets import DataError
             try:
                 trainer = Trainer(cfg)
                 outcome = trainer.fit()
-            except (DataError, CheckpointError, FloatingPointError, RunFolderError) as err:
+            except (DataError, CheckpointError, FloatingPointError, WandbUnavailable, RunFolderError) as err:
                 print(f"train.py: error: {err}", file=sys.stderr)
                 return 1
     except stop_signals.Interrupted as stop:

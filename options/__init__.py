@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import math
 from collections.abc import Sequence
@@ -9,8 +11,10 @@ from pathlib import Path
 
 from options.config import (DataConfig, DisplayConfig, LossConfig, NetworkConfig, OptimConfig,
                             RunConfig, TestConfig, TrainConfig, train_config_from_dict)
-from options.flags import build_parser, model_defaults
+from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
+from translate.discriminators import build_discriminator
 from translate.generators import GENERATORS, build_generator, size_multiple
+from translate.layers import NORMS
 
 __all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
            "TrainConfig", "TestConfig", "train_config_from_dict"]
@@ -26,7 +30,42 @@ def _parse(argv: Sequence[str] | None, is_train: bool) -> tuple[argparse.Namespa
     probe = build_parser(is_train)
     known, _ = probe.parse_known_args(argv)
     parser = build_parser(is_train, known.model)
+    if not is_train:
+        parser.set_defaults(**classic_run_defaults(Path(known.checkpoints_dir) / known.name))
     return parser.parse_args(argv), parser
+
+
+# Flags that a classic run's train_opt.txt supplies to test.py when the command line leaves
+# them out (the classic test.py needs them repeated).  Runs trained here carry their config.
+CLASSIC_RUN_FLAGS = {"netG": str, "norm": str, "ngf": int, "input_nc": int, "output_nc": int,
+                     "no_dropout": lambda v: v == "True", "direction": str}
+
+
+def read_options_file(path: Path) -> dict[str, str]:
+    """``key: value  [default: ...]`` lines of a classic train_opt.txt -> {key: value}."""
+    flags = {}
+    for line in path.read_text(errors="replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and value.split():
+            flags[key.strip()] = value.split()[0]
+    return flags
+
+
+def classic_run_defaults(run_dir: Path) -> dict:
+    """Network flags of a classic run folder (train_opt.txt, no train_config.json), else {}."""
+    opt_file = run_dir / "train_opt.txt"
+    if (run_dir / "train_config.json").exists() or not opt_file.is_file():
+        return {}
+    found = read_options_file(opt_file)
+    defaults = {}
+    for key, convert in CLASSIC_RUN_FLAGS.items():
+        if key in found:
+            try:
+                defaults[key] = convert(found[key])
+            except ValueError:
+                continue
+    valid = {"netG": GENERATORS, "norm": NORMS, "direction": ("AtoB", "BtoA")}
+    return {k: v for k, v in defaults.items() if k not in valid or v in valid[k]}
 
 
 def _gpu_ids(text: str) -> tuple[int, ...]:
@@ -44,6 +83,43 @@ def _generator_multiple(o) -> int:
         return o.vit_patch_size
     net = build_generator(o.netG, in_channels=1, out_channels=1, base_channels=1, norm="none")
     return size_multiple(net)
+
+
+def _network_sizes(o, net: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
+    """(multiple, smallest side) that every image must have for the networks.
+
+    The transforms round to the multiple and scale smaller images up (datasets/transforms.py).
+    The generator declares both (translate.generators).  When training, the discriminator
+    must take the images too: its own multiple (U-Net, ViT) joins in, and a tiny copy of it
+    (one channel per layer) is tried on growing squares, which takes milliseconds.  A probe
+    that cannot run (bad flags, reported by the checks) keeps the generator's multiple.
+    """
+    tiny = dataclasses.replace(net, ngf=1, ndf=1, vit_dim=2 * max(net.vit_heads, 1), vit_depth=1)
+    try:
+        return _probe_sizes(tiny, is_train, multiple)
+    except Exception:  # noqa: BLE001 - bad flags are reported by the checks, not here
+        return multiple, 1
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_sizes(tiny: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
+    import torch
+    from translate.generators import smallest_side
+    from translate.networks import discriminator_kwargs, generator_kwargs
+    side = smallest_side(build_generator(tiny.netG, **generator_kwargs(tiny, 1, 1)))
+    if not is_train:
+        return multiple, side
+    disc = build_discriminator(tiny.netD, **discriminator_kwargs(tiny, 1)).train()
+    multiple = math.lcm(multiple, int(getattr(disc, "size_multiple", 1)))
+    first = -(-side // multiple) * multiple
+    with torch.no_grad():
+        for trial in range(first, max(first, tiny.crop_size) + 1, multiple):
+            try:
+                disc(torch.zeros(1, 1, trial, trial))
+                return multiple, trial
+            except (RuntimeError, ValueError):
+                continue
+    return multiple, max(first, tiny.crop_size)
 
 
 def _sizes(o, builtin: bool, is_train: bool, multiple: int) -> None:
@@ -67,14 +143,15 @@ def _network_config(o) -> NetworkConfig:
         self_attention=o.self_attention, num_D=o.num_D, crop_size=o.crop_size)
 
 
-def _data_config(o, phase: str, multiple: int) -> DataConfig:
+def _data_config(o, phase: str, sizes: tuple[int, int]) -> DataConfig:
+    multiple, min_side = sizes
     return DataConfig(
         dataroot=o.dataroot, dataset_mode=o.dataset_mode, direction=o.direction, phase=phase,
         serial_batches=o.serial_batches, num_threads=o.num_threads, batch_size=o.batch_size,
         load_size=o.load_size, crop_size=o.crop_size,
         max_dataset_size=None if math.isinf(o.max_dataset_size) else int(o.max_dataset_size),
         preprocess=o.preprocess, no_flip=o.no_flip, input_nc=o.input_nc, output_nc=o.output_nc,
-        size_multiple=multiple, seed=o.seed)
+        size_multiple=multiple, seed=o.seed, min_side=min_side, skip_unmatched=o.skip_unmatched)
 
 
 def _run_config(o, is_train: bool) -> RunConfig:
@@ -109,19 +186,23 @@ def _check_common(o, multiple: int) -> None:
 
 
 def _check_train(o) -> None:
-    paired_data = o.dataset_mode == "aligned"
+    paired_data = o.dataset_mode in PAIRED_DATASET_MODES
     if o.continue_train and o.start_over:
         raise OptionsError("--continue_train resumes the run and --start_over deletes it: give one of them")
-    if o.model in PAIRED_MODELS and o.dataset_mode != "aligned":
-        raise OptionsError(f"--model {o.model} needs paired data: use --dataset_mode aligned "
-                           f"(or --model cycle_gan for unpaired data)")
+    if o.model in PAIRED_MODELS and not paired_data:
+        raise OptionsError(f"--model {o.model} needs paired data: use --dataset_mode aligned or "
+                           f"paired_folders (or --model cycle_gan for unpaired data)")
+    if o.dataset_mode == "paired_folders" and o.dataroot is None:
+        raise OptionsError("--dataset_mode paired_folders needs --dataroot DIR (DIR/trainA and "
+                           "DIR/trainB with matching file names)")
     if o.model == "test":
         raise OptionsError("--model test is for test.py; train with cycle_gan, pix2pix or csgan")
     if o.model == "cycle_gan" and o.dataset_mode == "single":
         raise OptionsError("--model cycle_gan trains on two domains: use --dataset_mode unaligned or aligned")
     if not paired_data and (o.lambda_L1 > 0 or o.lambda_cs > 0):
         flag = "--lambda_L1" if o.lambda_L1 > 0 else "--lambda_cs"
-        raise OptionsError(f"{flag} needs paired data (--dataset_mode aligned); set it to 0 for unpaired data")
+        raise OptionsError(f"{flag} needs paired data (--dataset_mode aligned or paired_folders); "
+                           f"set it to 0 for unpaired data")
     if o.model == "cycle_gan" and o.lambda_cs > 0:
         raise OptionsError("--lambda_cs belongs to --model csgan (paired cycle model)")
     two_generators = o.model in ("cycle_gan", "csgan")
@@ -158,6 +239,25 @@ def _diffaugment(o) -> tuple[str, ...]:
     return tuple(t.strip() for t in o.diffaugment.split(",") if t.strip())
 
 
+def _logging_fields(o) -> dict:
+    """The TensorBoard / W&B fields of DisplayConfig; a missing package stops here, before any work."""
+    needs = {"use_tensorboard": ("tensorboard", "tensorboard"), "use_wandb": ("wandb", "wandb")}
+    for flag, (module, extra) in needs.items():
+        if getattr(o, flag) and not _importable(module):
+            raise OptionsError(f'--{flag} needs the {module} package: pip install -e ".[{extra}]" '
+                               f"(or pip install {module})")
+    return {"use_tensorboard": o.use_tensorboard, "use_wandb": o.use_wandb,
+            "wandb_project_name": o.wandb_project_name}
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):   # ValueError: a module blocked or half-imported in sys.modules
+        return False
+
+
 def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
     o, _ = _parse(argv, is_train=True)
     builtin = o.dataroot is None
@@ -166,8 +266,10 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
     _check_common(o, multiple)
     _check_train(o)
     lambda_l1 = o.lambda_L1
+    net = _network_config(o)
     return TrainConfig(
-        run=_run_config(o, True), data=_data_config(o, o.phase, multiple), net=_network_config(o),
+        run=_run_config(o, True), data=_data_config(o, o.phase, _network_sizes(o, net, True, multiple)),
+        net=net,
         loss=LossConfig(gan_mode=o.gan_mode, lambda_a=o.lambda_A, lambda_b=o.lambda_B,
                         lambda_identity=o.lambda_identity if o.model != "pix2pix" else 0.0,
                         lambda_l1=lambda_l1, lambda_cs=o.lambda_cs, lambda_gp=o.lambda_gp,
@@ -186,7 +288,7 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
                               display_port=o.display_port, display_env=o.display_env,
                               display_ncols=o.display_ncols, display_freq=o.display_freq,
                               display_winsize=o.display_winsize, update_html_freq=o.update_html_freq,
-                              print_freq=o.print_freq, no_html=o.no_html),
+                              print_freq=o.print_freq, no_html=o.no_html, **_logging_fields(o)),
         flags=_flags_with_defaults(o, True))
 
 
@@ -199,8 +301,10 @@ def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
     _check_common(o, multiple)
     if o.num_test < 1:
         raise OptionsError("--num_test must be at least 1")
+    net = _network_config(o)
     return TestConfig(
-        run=_run_config(o, False), data=_data_config(o, o.phase, multiple), net=_network_config(o),
+        run=_run_config(o, False), data=_data_config(o, o.phase, _network_sizes(o, net, False, multiple)),
+        net=net,
         results_dir=o.results_dir, aspect_ratio=o.aspect_ratio, eval=o.eval, num_test=o.num_test,
         model_suffix=o.model_suffix, html_page_size=o.html_page_size,
         mixed_precision=o.mixed_precision, channels_last=o.channels_last, compile=o.compile,

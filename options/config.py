@@ -14,7 +14,7 @@ from typing import Any
 @dataclass(frozen=True)
 class DataConfig:
     dataroot: str | None          # None -> the built-in procedural dataset
-    dataset_mode: str             # aligned | unaligned | single | synthetic_paired | synthetic_unpaired
+    dataset_mode: str             # aligned | unaligned | single | paired_folders | synthetic_*
     direction: str = "AtoB"       # AtoB | BtoA
     phase: str = "train"
     serial_batches: bool = False
@@ -29,6 +29,8 @@ class DataConfig:
     output_nc: int = 3
     size_multiple: int = 4        # the generator's required multiple, used by preprocess=none
     seed: int = 0
+    min_side: int = 1             # smallest side the networks accept; smaller images are scaled up
+    skip_unmatched: bool = False  # paired_folders: drop files without a partner instead of failing
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,9 @@ class DisplayConfig:
     update_html_freq: int = 1000
     print_freq: int = 100
     no_html: bool = False
+    use_tensorboard: bool = False        # event files in checkpoints/NAME/tensorboard/
+    use_wandb: bool = False              # a W&B run (the classic flag)
+    wandb_project_name: str = "CycleGAN-and-pix2pix"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from translate.layers import INIT_TYPES, NORMS
 from translate.losses import GAN_MODES
 
 MODELS = ("cycle_gan", "pix2pix", "csgan", "test")
-DATASET_MODES = ("aligned", "unaligned", "single")
+DATASET_MODES = ("aligned", "unaligned", "single", "paired_folders")
+PAIRED_DATASET_MODES = ("aligned", "paired_folders")   # A and B correspond pixel for pixel
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 LR_POLICIES = ("linear", "step", "plateau", "cosine")
 PRECISIONS = ("no", "fp16", "bf16")
@@ -45,6 +46,8 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     _bool_flag(p, "--no_dropout", "no dropout in the generator")
     p.add_argument("--dataset_mode", default="unaligned", choices=DATASET_MODES)
     p.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"))
+    _bool_flag(p, "--skip_unmatched", "paired_folders: leave out files without a same-named partner "
+               "(default: an error lists them)")
     _bool_flag(p, "--serial_batches", "take images in order instead of shuffling")
     p.add_argument("--num_threads", type=int, default=4, help="data-loading worker processes")
     p.add_argument("--batch_size", type=int, default=1)
@@ -126,6 +129,15 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--disc_start", type=int, default=0, help="iteration at which D starts to count")
 
 
+def add_logging_flags(p: argparse.ArgumentParser) -> None:
+    """Logging to the tools people already use; each works with Visdom on or off."""
+    _bool_flag(p, "--use_tensorboard", "write TensorBoard event files to checkpoints_dir/name/tensorboard "
+               "(view with: tensorboard --logdir checkpoints_dir)")
+    _bool_flag(p, "--use_wandb", 'log to Weights & Biases (needs pip install -e ".[wandb]"; '
+               "WANDB_MODE=offline logs without a network)")
+    p.add_argument("--wandb_project_name", default="CycleGAN-and-pix2pix", help="W&B project of the run")
+
+
 def add_test_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results_dir", default="./results/")
     p.add_argument("--aspect_ratio", type=float, default=1.0)
@@ -161,6 +173,8 @@ def build_parser(is_train: bool, model: str | None = None) -> argparse.ArgumentP
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_shared_flags(parser)
     (add_train_flags if is_train else add_test_flags)(parser)
+    if is_train:
+        add_logging_flags(parser)
     if not is_train:
         parser.set_defaults(model="test")
     if model is not None:

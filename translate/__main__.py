@@ -111,12 +111,13 @@ def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int,
         raise FolderError(f"no images below {opts.input_dir} to benchmark")
     out = Path(opts.output_dir)
     naive_net = copy.deepcopy(generator).eval().to(device)
-    multiple = Runner(naive_net, device=device).multiple
+    probe = Runner(naive_net, device=device)
+    multiple, min_side = probe.multiple, probe.min_side
 
     def naive_one(job) -> None:
         x = image_io.to_tensor(image_io.load_image(str(job.source)), in_channels).mul(2).sub(1)
         with torch.inference_mode():
-            y = translate_padded(naive_net, x[None].to(device), multiple)
+            y = translate_padded(naive_net, x[None].to(device), multiple, min_side)
         encode(y[0].cpu(), out / "naive" / job.target.relative_to(out), opts.quality)
 
     def naive_rate() -> float:

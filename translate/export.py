@@ -70,7 +70,7 @@ def _classic_settings(run_dir: Path, label: str) -> tuple[str, NetworkConfig, di
 
 
 def load_run_generator(checkpoints_dir: str, name: str, epoch: str = "latest",
-                       direction: str | None = None) -> RunGenerator:
+                       direction: str | None = None, *, ema: bool = True) -> RunGenerator:
     """The generator of run ``name`` that translates ``direction``.
 
     Directions are the dataset's domains.  ``gen_ab`` maps the side the run was
@@ -84,7 +84,7 @@ def load_run_generator(checkpoints_dir: str, name: str, epoch: str = "latest",
     model, net, config = "cycle_gan", NetworkConfig(), {}
     if find_checkpoint(run_dir, epoch) is None:
         model, net, config = _classic_settings(run_dir, epoch)
-    loaded = load_generators(run_dir, epoch, model=model, net=net)
+    loaded = load_generators(run_dir, epoch, model=model, net=net, ema=ema)
     trained = (loaded.train_config or config).get("data", {}).get("direction", "AtoB")
     wanted = direction or trained
     key = "gen_ab" if wanted == trained else "gen_ba"

@@ -286,7 +286,9 @@ class Trainer:
                 if self.display is not None:
                     frac = self.epoch - 1 + self.epoch_iter / max(len(self.dataset), 1)
                     self.display.on_losses(self.epoch, self.epoch_iter, frac, values,
-                                           time.perf_counter() - t_step, t_data, rate, remaining)
+                                           time.perf_counter() - t_step, t_data, rate, remaining,
+                                           self.total_iters, {"G": self.opt_g.param_groups[0]["lr"],
+                                                              "D": self.opt_d.param_groups[0]["lr"]})
             if self.display is not None and (crossed(cfg.display.display_freq) or self.steps == 1):
                 save_html = crossed(cfg.display.update_html_freq) or self.steps == 1
                 self.display.on_visuals(visual_names(images), self.epoch, self.total_iters, save_html)
@@ -317,7 +319,8 @@ class Trainer:
             ckpt.atomic_write_text(self.run_dir / "train_opt.txt", text)
             ckpt.atomic_write_text(self.run_dir / "train_config.json", self.cfg.to_json())
         self.display = TrainingDisplay(self.cfg.display, self.run_dir, self.cfg.run.name, text,
-                                       enabled=self.is_main)
+                                       enabled=self.is_main, start_iters=self.total_iters,
+                                       config=self.cfg.to_dict())
         if self.cfg.run.continue_train:   # the plot goes on from the checkpoint, not from empty
             self.display.restore_history(self.epoch - 1 + self.epoch_iter / max(len(self.dataset), 1))
 

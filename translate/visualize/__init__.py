@@ -5,7 +5,9 @@ The trainer talks only to ``TrainingDisplay``:
 * ``loss_log.txt`` / ``loss_log.jsonl`` in the run folder, always;
 * ``web/index.html`` (loss plot and saved pictures) unless ``no_html``;
 * a Visdom display when ``display_id > 0`` (it never blocks or stops training;
-  start a server with ``python -m translate.viewer``).
+  start a server with ``python -m translate.viewer``);
+* TensorBoard event files with ``use_tensorboard`` and a W&B run with ``use_wandb``
+  (tensorboard_log.py, wandb_log.py), each independent of Visdom.
 
 On processes other than the main one (``enabled=False``) every method does nothing.
 """
@@ -42,8 +44,13 @@ def format_duration(seconds: float | None) -> str:
 
 
 class TrainingDisplay:
-    def __init__(self, display_cfg, run_dir: Path, name: str, options_text: str, enabled: bool = True):
-        """``display_cfg`` is an options.config.DisplayConfig; ``run_dir`` is checkpoints/NAME."""
+    def __init__(self, display_cfg, run_dir: Path, name: str, options_text: str, enabled: bool = True,
+                 start_iters: int = 0, config: dict | None = None):
+        """``display_cfg`` is an options.config.DisplayConfig; ``run_dir`` is checkpoints/NAME.
+
+        ``start_iters`` is where a resumed run goes on from (TensorBoard and W&B continue
+        their curves there); ``config`` is the resolved config (TrainConfig.to_dict()).
+        """
         self.enabled = bool(enabled)
         self.cfg = display_cfg
         self.name = name
@@ -52,6 +59,7 @@ class TrainingDisplay:
         self.page: TrainingPage | None = None
         self.visdom: VisdomDisplay | None = None
         self.history: list[tuple[float, dict[str, float]]] = []
+        self.sinks: list = []    # TensorBoard, W&B: fed every loss, picture and metric by step
         if not self.enabled:
             return
         self.run_dir = Path(run_dir)
@@ -66,6 +74,20 @@ class TrainingDisplay:
                 env=display_cfg.display_env, ncols=display_cfg.display_ncols,
                 winsize=display_cfg.display_winsize, display_id=display_cfg.display_id, name=name)
             self.visdom.show_text(options_text)
+        # Not under display_id: turning Visdom off must not turn these off (classic #1616).
+        try:
+            if display_cfg.use_tensorboard:
+                from .tensorboard_log import TensorBoardLog
+                self.sinks.append(TensorBoardLog(self.run_dir / "tensorboard", start_iters=start_iters,
+                                                 options_text=options_text, config=config,
+                                                 ncols=display_cfg.display_ncols))
+            if display_cfg.use_wandb:
+                from .wandb_log import WandbLog
+                self.sinks.append(WandbLog(self.run_dir, project=display_cfg.wandb_project_name, name=name,
+                                           start_iters=start_iters, config=config))
+        except BaseException:
+            self.close()   # no writer thread left behind when W&B cannot start
+            raise
 
     def restore_history(self, until: float) -> int:
         """Put the losses a resumed run logged up to fractional epoch ``until`` back on the plot.
@@ -98,9 +120,14 @@ class TrainingDisplay:
         return len(restored)
 
     def on_visuals(self, visuals: dict[str, torch.Tensor], epoch: int, iteration: int, save_html: bool) -> None:
-        """Show the current pictures in Visdom; with ``save_html`` also save them to the page."""
+        """Show the current pictures in Visdom; with ``save_html`` also save them to the page.
+
+        ``iteration`` is total_iters, the step of TensorBoard and W&B.
+        """
         if not self.enabled or not visuals:
             return
+        for sink in self.sinks:
+            sink.on_visuals(iteration, visuals)
         if self.visdom is not None:
             self.visdom.show_visuals(visuals)
         if save_html and self.page is not None:
@@ -116,16 +143,26 @@ class TrainingDisplay:
         t_data: float,
         images_per_s: float,
         time_left_s: float | None,
+        total_iters: int | None = None,
+        learning_rates: dict[str, float] | None = None,
     ) -> None:
-        """Log one step (text + JSON lines, printed too), plot it in Visdom and on the page."""
+        """Log one step (text + JSON lines, printed too), plot it in Visdom and on the page.
+
+        ``total_iters`` (iterations done; default: the count of logged steps) is the step of
+        TensorBoard and W&B; ``learning_rates`` ({"G": ..., "D": ...}) go there too.
+        """
         if not self.enabled:
             return
         losses = {str(k): float(v) for k, v in losses.items()}
+        step = len(self.history) + 1 if total_iters is None else int(total_iters)
         line = self.log.write(epoch, iters_in_epoch, losses, t_comp, t_data, extra={
             "frac_epoch": float(frac_epoch), "images_per_s": float(images_per_s),
-            "time_left_s": None if time_left_s is None else float(time_left_s)})
+            "time_left_s": None if time_left_s is None else float(time_left_s), "total_iters": step})
         tqdm.write(line)   # prints above a running progress bar instead of through it
         self.history.append((float(frac_epoch), losses))
+        for sink in self.sinks:
+            sink.on_losses(step, losses, frac_epoch=float(frac_epoch), images_per_s=float(images_per_s),
+                           learning_rates=learning_rates)
         if self.visdom is not None:
             self.visdom.plot_losses(frac_epoch, losses)
             progress = (f"epoch {epoch}, iteration {iters_in_epoch}, {images_per_s:.1f} images/s, "
@@ -134,8 +171,19 @@ class TrainingDisplay:
         if self.page is not None:
             self.page.update_losses(self.history)
 
+    def on_metrics(self, epoch: int, total_iters: int, metrics: dict[str, float]) -> None:
+        """Validation metrics at ``total_iters``: to TensorBoard and W&B."""
+        if not self.enabled:
+            return
+        metrics = {str(k): float(v) for k, v in metrics.items()}
+        for sink in self.sinks:
+            sink.on_metrics(epoch, total_iters, metrics)
+
     def close(self) -> None:
-        """Flush the Visdom queue (a few seconds at most) and stop its thread."""
+        """Flush the Visdom queue (a few seconds at most) and stop its thread; close the sinks."""
         if self.visdom is not None:
             self.visdom.close(timeout=5.0)
             self.visdom = None
+        sinks, self.sinks = self.sinks, []
+        for sink in sinks:
+            sink.close()
