@@ -35,4 +35,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Ctrl-C / SIGTERM: exit 130 / 143 without a traceback; during translation run_test()
     # stops between batches and writes the results page of what it translated.
-    sys.exit(stop_signals.script_main(main, "test.py", "nothing was written"))
+    sys.exit(stop_signals.script_main(main, "test.py", "no half-written image is left"))

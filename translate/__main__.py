@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
 def cli() -> int:
     """The `translate` command: main(), where a signal before the folder is reached (loading
     the run) or after it exits 130 / 143 quietly; during it translate_folder() reports."""
-    return stop_signals.script_main(main, "translate", "no image was written")
+    return stop_signals.script_main(main, "translate", "no half-written image is left; "
+                                                       "run again with --skip_existing to go on")
 
 
 if __name__ == "__main__":

@@ -198,4 +198,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     # Ctrl-C / SIGTERM: exit 130 / 143 without a traceback; the file is written aside and
     # renamed only once checked, so a stopped export leaves nothing behind.
-    sys.exit(stop_signals.script_main(main, "translate.export", "no file was written"))
+    sys.exit(stop_signals.script_main(main, "translate.export", "no half-written file is left"))

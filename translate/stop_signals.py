@@ -70,12 +70,28 @@ def _handlers(handler):
             signal.signal(sig, old)
 
 
+class _RaiseOnce:
+    """A handler that raises ``Interrupted`` for the first signal only.
+
+    Later signals (Ctrl-C pressed again) are ignored while the first one unwinds:
+    raised again inside an ``except`` or ``finally`` on the way out, they would
+    escape it as a traceback.
+    """
+
+    def __init__(self):
+        self.quiet = False
+
+    def __call__(self, signum, _frame):
+        if self.quiet:
+            return
+        self.quiet = True
+        raise Interrupted(signum)
+
+
 @contextlib.contextmanager
 def raising():
-    """Within the block, SIGINT and SIGTERM raise ``Interrupted``."""
-    def handler(signum, _frame):
-        raise Interrupted(signum)
-    with _handlers(handler):
+    """Within the block, the first SIGINT or SIGTERM raises ``Interrupted``."""
+    with _handlers(_RaiseOnce()):
         yield
 
 
@@ -131,12 +147,12 @@ def script_main(main, prog: str = "", nothing_done: str = "") -> int:
     has returned, signals are ignored: the interpreter's shutdown (worker joins, atexit
     hooks) must not turn a clean exit into a KeyboardInterrupt traceback.
     """
-    def handler(signum, _frame):
-        raise Interrupted(signum)
+    handler = _RaiseOnce()
     for sig in STOP_SIGNALS:
         signal.signal(sig, handler)
     try:
         code = main()
+        handler.quiet = True   # from here on nothing may raise (a signal just before: caught below)
     except Interrupted as stop:
         if prog and not getattr(stop, "reported", False):   # reported: main() said what it kept
             say(f"\n{prog}: stopped by {stop.name}" + (f"; {nothing_done}" if nothing_done else ""))

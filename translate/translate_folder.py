@@ -263,6 +263,7 @@ def translate_folder(runner, opts: FolderOptions, in_channels: int) -> Summary:
             ThreadPoolExecutor(max(1, opts.num_writers), thread_name_prefix="writer") as pool:
         for records in loader:
             if stop.signum is not None:
+                summary.interrupted = stop.signum
                 break
             by_shape: dict = {}
             for index, image, error in records:
@@ -291,11 +292,11 @@ def translate_folder(runner, opts: FolderOptions, in_channels: int) -> Summary:
                         finish(*pending.popleft())
         while pending:
             finish(*pending.popleft())
-        summary.interrupted = stop.signum
-    bar.close()
-    summary.left = len(jobs) - summary.translated - len(summary.failed)
-    summary.seconds = time.perf_counter() - start
-    write_reports(summary, opts, all_jobs)
+        pool.shutdown()
+        bar.close()
+        summary.left = len(jobs) - summary.translated - len(summary.failed)
+        summary.seconds = time.perf_counter() - start
+        write_reports(summary, opts, all_jobs)   # still under the deferred signals: failed.txt is written
     return summary
 
 
