@@ -132,3 +132,15 @@ def test_the_lock_is_released_when_training_fails(argv, tmp_path, capsys):
     assert train_entry.main(argv + ["--max_iters", "5", "--serial_batches"]) == 1
     assert "zz_broken.png" in capsys.readouterr().err
     assert not (tmp_path / "ck" / "run" / LOCK_NAME).exists()
+
+
+def test_start_over_and_continue_train_exclude_each_other(argv, capsys):
+    assert train_entry.main(argv + ["--continue_train", "--start_over"]) == 2
+    assert "give one of them" in capsys.readouterr().err
+
+
+def test_a_run_folder_that_cannot_be_created_is_a_message(argv, tmp_path, capsys):
+    (tmp_path / "ck").write_text("a file where the checkpoints folder should be")
+    assert train_entry.main(argv + ["--max_iters", "1"]) in (1, 2)   # a clean error, whichever check sees it
+    err = capsys.readouterr().err
+    assert str(tmp_path / "ck") in err and "Traceback" not in err, err

@@ -78,6 +78,13 @@ class RunLock:
         self._owner_pid: int | None = None
 
     def acquire(self) -> "RunLock":
+        try:
+            return self._acquire()
+        except OSError as err:   # a read-only or missing place, a file where the folder should be
+            raise RunFolderError(f"cannot create the run lock {self.path}: {err.strerror or err}. "
+                                 f"Check --checkpoints_dir and --name.") from None
+
+    def _acquire(self) -> "RunLock":
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for _ in range(10):   # retried only when the file was swapped under us
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
