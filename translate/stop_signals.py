@@ -9,9 +9,12 @@ the loaders' worker_init_fn) and are shut down by the main process, which decide
   ``stop.signum`` at its safe points (between training steps, between batches)
   and winds down there.  Further signals do not interrupt that: they print a
   note and are otherwise ignored, so a save in progress always completes.
-* ``raising()``: the signal raises ``Interrupted`` where the program is, for the
-  phases where nothing is half-done (loading a model, tracing an export whose
-  file is written under a temporary name).
+* ``raising()``: the first signal raises ``Interrupted`` where the program is, for
+  the phases where nothing is half-done (loading a model, tracing an export whose
+  file is written under a temporary name); repeats are ignored while it unwinds.
+* ``exit_during_imports()`` and ``script_main()``: the entry points' first and last
+  lines, so that no phase of a script (importing torch, shutting down) is left to
+  Python's default KeyboardInterrupt traceback.
 
 The handlers write with ``os.write``: a handler that used ``print`` could land
 in the middle of another ``print`` to the same stream and fail (reentrant call).
