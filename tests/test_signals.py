@@ -151,7 +151,7 @@ def test_folder_translation_stops_with_its_summary_and_resumes(tmp_path, small_r
     n = 400
     for i in range(n):
         random_image(48, i).save(src / f"{i:03d}.png")
-    (src / "broken.png").write_bytes(b"not an image")
+    (src / "!broken.png").write_bytes(b"not an image")   # sorts first: failed before the signal
     argv = ["-m", "translate", str(src), "--name", "tiny", "--checkpoints_dir", str(small_run),
             "--output", str(out), "--gpu_ids", "-1", "--num_workers", "2", "--no_progress"]
     run = Run(tmp_path, argv, "folder")
@@ -162,14 +162,16 @@ def test_folder_translation_stops_with_its_summary_and_resumes(tmp_path, small_r
     text = run.text()
     done = len(list(out.glob("*.png")))
     assert done < n, "finished before the signal: make the folder larger"
+    assert f"{n - done} image(s) not translated yet" in text, text
     assert f"stopped by {signal.Signals(sig).name}" in text and "--skip_existing" in text, text
     assert f"translated {done}," in text, text
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "a half-written file was left"
+    assert "!broken.png" in (out / "failed.txt").read_text()   # the failures so far are listed
     if sig == signal.SIGINT:
         again = Run(tmp_path, argv + ["--skip_existing", "--num_workers", "0"], "again")
         assert again.wait() == 1, again.text()   # 1: broken.png fails
         assert len(list(out.glob("*.png"))) == n
-        assert "broken.png" in (out / "failed.txt").read_text()
+        assert "!broken.png" in (out / "failed.txt").read_text()
 
 
 def test_test_py_stops_with_the_results_page_so_far(tmp_path, small_run):
