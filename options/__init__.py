@@ -90,13 +90,10 @@ def _run_config(o, is_train: bool) -> RunConfig:
 
 
 def _check_common(o, multiple: int) -> None:
-    positive = ["batch_size", "ngf", "ndf", "input_nc", "output_nc", "crop_size", "load_size"]
-    for flag in positive:
+    # Each flag's own range is checked while parsing (options/ranges.py); here: combinations.
+    for flag in ("crop_size", "load_size"):  # also the computed defaults
         if getattr(o, flag) < 1:
             raise OptionsError(f"--{flag} must be at least 1 (got {getattr(o, flag)})")
-    for flag in ("num_threads", "vit_pixel_skip"):
-        if getattr(o, flag) < 0:
-            raise OptionsError(f"--{flag} must be 0 or more (got {getattr(o, flag)})")
     if o.input_nc not in (1, 3) or o.output_nc not in (1, 3):
         raise OptionsError("--input_nc and --output_nc must be 1 (grayscale) or 3 (RGB)")
     if o.preprocess in ("resize_and_crop", "scale_width_and_crop") and o.crop_size > o.load_size:
@@ -105,6 +102,54 @@ def _check_common(o, multiple: int) -> None:
     if o.preprocess != "none" and "crop" in o.preprocess and o.crop_size % multiple:
         raise OptionsError(f"--netG {o.netG} needs image sides that are multiples of {multiple}; "
                            f"--crop_size {o.crop_size} is not (try {max(multiple, o.crop_size // multiple * multiple)})")
+    _check_vit(o)
+
+
+def _uses_vit(o) -> bool:
+    return o.netG == "vit_siren" or o.netD == "vit"
+
+
+def _check_vit(o) -> None:
+    if _uses_vit(o) and o.vit_dim % o.vit_heads:
+        raise OptionsError(f"--vit_heads {o.vit_heads} must divide --vit_dim {o.vit_dim} "
+                           f"(each head gets vit_dim / vit_heads channels)")
+
+
+def _patchgan_output_side(side: int, n_layers: int) -> int:
+    """Side of the PatchGAN logit map: n_layers stride-2 4x4 convs, then two stride-1 ones."""
+    for _ in range(n_layers):
+        side //= 2
+    return side - 2
+
+
+def _discriminator_minimum(o) -> tuple[int, int, str]:
+    """(smallest side, required multiple, why) of the images --netD can judge."""
+    if o.netD in ("basic", "n_layers", "multiscale"):
+        n_layers = 3 if o.netD == "basic" else o.n_layers_D
+        smallest = next(s for s in range(1, 2 ** (n_layers + 3)) if _patchgan_output_side(s, n_layers) >= 1)
+        scales = o.num_D if o.netD == "multiscale" else 1
+        # Each further scale halves the image (rounding up) before its PatchGAN.
+        full = (smallest - 1) * 2 ** (scales - 1) + 1
+        what = f"{n_layers} layers" + (f" at --num_D {scales} scales" if scales > 1 else "")
+        return full, 1, f"--netD {o.netD} ({what})"
+    if o.netD == "unet":
+        return 16, 16, "--netD unet (4 downsamplings)"
+    if o.netD == "vit":
+        return o.vit_patch_size, o.vit_patch_size, f"--netD vit (--vit_patch_size {o.vit_patch_size})"
+    return 1, 1, f"--netD {o.netD}"
+
+
+def _check_discriminator_size(o) -> None:
+    """The discriminator sees crop_size images where preprocess crops: they must fit it."""
+    if "crop" not in o.preprocess:
+        return
+    smallest, multiple, who = _discriminator_minimum(o)
+    if o.crop_size < smallest:
+        raise OptionsError(f"{who} needs images of at least {smallest} px; --crop_size {o.crop_size} "
+                           f"is smaller: raise --crop_size, or use fewer discriminator layers/scales")
+    if o.crop_size % multiple:
+        raise OptionsError(f"{who} needs image sides that are multiples of {multiple}; "
+                           f"--crop_size {o.crop_size} is not")
 
 
 def _check_train(o) -> None:
@@ -127,16 +172,7 @@ def _check_train(o) -> None:
                            f"{o.output_nc}); set --lambda_identity 0")
     if o.n_epochs < 0 or o.n_epochs_decay < 0 or o.n_epochs + o.n_epochs_decay < 1:
         raise OptionsError("--n_epochs + --n_epochs_decay must be at least 1")
-    if o.pool_size < 0:
-        raise OptionsError("--pool_size must be 0 (no pool) or more")
-    if o.n_critic < 1:
-        raise OptionsError("--n_critic must be at least 1")
-    if not 0 <= o.ema_decay < 1:
-        raise OptionsError("--ema_decay must be in [0, 1), e.g. 0.999")
-    for flag in ("lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "lambda_cs", "lambda_gp",
-                 "lambda_bcr_real", "lambda_bcr_fake", "lambda_cutmix", "lambda_r1", "lr"):
-        if getattr(o, flag) < 0:
-            raise OptionsError(f"--{flag} must not be negative")
+    _check_discriminator_size(o)
     if o.mixed_precision == "fp16" and o.gpu_ids == "-1":
         raise OptionsError("--mixed_precision fp16 needs a GPU; on the CPU use bf16 or no")
     if o.lambda_cutmix > 0 and o.netD != "unet":

@@ -28,6 +28,7 @@ from translate._checkout import import_from_checkout
 
 import_from_checkout("options")
 from options.config import NetworkConfig  # noqa: E402  (needs the checkout on sys.path)
+from options.ranges import SIDE, quiet_parser  # noqa: E402
 from translate.checkpoint import CheckpointError, find_checkpoint  # noqa: E402
 from translate.generators import size_multiple  # noqa: E402
 from translate.inference import load_generators  # noqa: E402
@@ -160,9 +161,8 @@ def export_generator(gen: nn.Module, output: str | Path, fmt: str, *, in_channel
     return diff
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m translate.export", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    p = quiet_parser(prog="python -m translate.export", description=__doc__.split("\n")[0])
     p.add_argument("--name", required=True, help="run name: checkpoints_dir/name")
     p.add_argument("--checkpoints_dir", default="./checkpoints")
     p.add_argument("--epoch", default="latest", help="which checkpoint: latest, an epoch number, iter_N")
@@ -170,9 +170,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="which generator; default: the direction the run was trained in")
     p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
     p.add_argument("--dynamic_size", action="store_true", help="accept any height and width (multiples)")
-    p.add_argument("--size", type=int, default=None, help="example height and width; default the crop size")
+    p.add_argument("--size", type=SIDE, default=None, help="example height and width; default the crop size")
     p.add_argument("--output", default=None, help="default checkpoints_dir/name/generator_<direction>.onnx|.pt")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)
         size = args.size or run.size
