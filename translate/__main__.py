@@ -148,10 +148,20 @@ def format_summary(summary: Summary, opts: FolderOptions) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def parse_args(argv: list[str] | None = None):
+    """The flags, checked: a bad value or combination exits 2 with a one-line message."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         _check(args)
+    except FolderError as err:
+        parser.error(str(err))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
         if args.max_megapixels:  # set before the workers fork, so they inherit it
             Image.MAX_IMAGE_PIXELS = int(args.max_megapixels * 1e6)
         run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)
