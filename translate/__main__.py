@@ -82,12 +82,6 @@ def _warn_slow_precision(device: str, precision: str) -> None:
               f"--mixed_precision {precision} is likely slower than --mixed_precision no", file=sys.stderr)
 
 
-def _check(args) -> None:
-    """Combinations of flags (each flag's own range is checked while parsing)."""
-    if args.tile and 2 * args.tile_overlap > args.tile:
-        raise FolderError(f"--tile_overlap {args.tile_overlap} must be at most half of --tile {args.tile}")
-
-
 def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int, *,
               device: str = "cpu", **runner_options) -> dict:
     """Images/s of a naive loop and of ``translate_folder`` with ``opts``, on the same files.
@@ -149,14 +143,12 @@ def format_summary(summary: Summary, opts: FolderOptions) -> str:
 
 
 def parse_args(argv: list[str] | None = None):
-    """The flags, checked: a bad value or combination exits 2 with a one-line message."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        _check(args)
-    except FolderError as err:
-        parser.error(str(err))
-    return args
+    """The flags, each checked against its range: a bad value exits 2 with a one-line message.
+
+    --tile against the generator's multiple and --tile_overlap against --tile are checked
+    (tiling.check_tiling) once the run is loaded, before any image is read.
+    """
+    return build_parser().parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
