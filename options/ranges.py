@@ -95,6 +95,14 @@ class FlagParser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (--help lists the flags)\n")
 
+    def add_argument(self, *args, **kwargs):
+        """A numeric flag's range goes into its --help line."""
+        kind = kwargs.get("type")
+        if isinstance(kind, NumberRange):
+            help_text = kwargs.get("help")
+            kwargs["help"] = f"{help_text}; {kind.describe()}" if help_text else kind.describe()
+        return super().add_argument(*args, **kwargs)
+
 
 def quiet_parser(**kwargs) -> FlagParser:
     """The parser every entry point uses: one-line errors, defaults shown in --help."""
