@@ -35,13 +35,20 @@ EDGES = ["0", "-1", "nan", "inf", "-inf", "1e30", str(10**30), "abc", "0.5", ""]
 TINY = ["--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--crop_size", "32", "--load_size", "32",
         "--gpu_ids", "-1", "--num_threads", "0"]
 TRAIN_BASE = TINY + ["--display_id", "0", "--max_iters", "1", "--n_epochs", "1", "--n_epochs_decay", "0",
-                     "--max_dataset_size", "4", "--print_freq", "1", "--name", "run"]
-# Flags that only matter for some networks are tried with those networks.
-NETWORK_FOR = {
+                     "--max_dataset_size", "1", "--print_freq", "1", "--name", "run"]
+# --max_dataset_size 1: the one iteration is a whole epoch, so the epoch's end (the learning-rate
+# scheduler, the epoch checkpoint) runs too.
+# Flags that only matter in some set-ups are tried in them (key: the flag's name or its prefix).
+CONTEXT = {
     "vit_": ["--netG", "vit_siren", "--netD", "vit", "--vit_dim", "32", "--vit_heads", "2", "--vit_depth", "1",
              "--vit_patch_size", "8", "--vit_pixel_skip", "4"],
     "num_D": ["--netD", "multiscale", "--num_D", "2", "--crop_size", "64", "--load_size", "64"],
     "n_layers_D": ["--netD", "n_layers", "--n_layers_D", "2"],
+    "lr_decay_iters": ["--lr_policy", "step"],
+    "lambda_L1": ["--model", "pix2pix"],
+    "lambda_cs": ["--model", "csgan"],
+    "lambda_cutmix": ["--netD", "unet"],
+    "lambda_gp": ["--gan_mode", "wgangp"],
 }
 # A valid value for flags whose default is None and that the base command line does not set.
 VALID = {"--lr_D": "0.0002", "--max_megapixels": "10", "--size": "32", "--rounds": "1", "--threads": "1",
@@ -94,12 +101,12 @@ def _flags(entry):
     return [a.option_strings[0] for a in _numeric_actions(ENTRY_POINTS[entry][0]())]
 
 
-def _network_argv(flag):
-    return next((argv for key, argv in NETWORK_FOR.items() if flag.lstrip("-").startswith(key)), [])
+def _context_argv(flag):
+    return next((argv for key, argv in CONTEXT.items() if flag.lstrip("-").startswith(key)), [])
 
 
 def _valid_value(entry, flag):
-    base = ENTRY_POINTS[entry][2] + _network_argv(flag)
+    base = ENTRY_POINTS[entry][2] + _context_argv(flag)
     if flag in base:
         return base[len(base) - 1 - base[::-1].index(flag) + 1]
     action = next(a for a in _numeric_actions(ENTRY_POINTS[entry][0]()) if flag in a.option_strings)
@@ -111,7 +118,7 @@ def _start(entry, flag, value):
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            ENTRY_POINTS[entry][1](_network_argv(flag) + [flag, value])
+            ENTRY_POINTS[entry][1](_context_argv(flag) + [flag, value])
     except OptionsError as error:
         return str(error)
     except SystemExit as exit_:
@@ -192,7 +199,7 @@ def _fresh(root, kind):
 def test_accepted_training_values_complete_an_iteration(trained, data):
     flag, value = data.draw(st.sampled_from(_accepted("train.py")))
     ck = _fresh(trained, "train")
-    assert train_entry.main(TRAIN_BASE + _network_argv(flag) + [flag, value, "--checkpoints_dir", str(ck)]) == 0
+    assert train_entry.main(TRAIN_BASE + _context_argv(flag) + [flag, value, "--checkpoints_dir", str(ck)]) == 0
     assert (ck / "run" / "ckpt_latest").is_dir(), f"{flag} {value}: no checkpoint after one iteration"
     log = [json.loads(line) for line in (ck / "run" / "loss_log.jsonl").read_text().splitlines()]
     losses = [v for entry in log for v in entry["losses"].values()]
