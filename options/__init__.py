@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
@@ -10,7 +11,11 @@ from pathlib import Path
 from options.config import (DataConfig, DisplayConfig, LossConfig, NetworkConfig, OptimConfig,
                             RunConfig, TestConfig, TrainConfig, train_config_from_dict)
 from options.flags import build_parser, model_defaults
+import torch
+
+from translate.discriminators import build_discriminator
 from translate.generators import GENERATORS, build_generator, size_multiple
+from translate.networks import discriminator_kwargs, generator_kwargs
 
 __all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
            "TrainConfig", "TestConfig", "train_config_from_dict"]
@@ -115,44 +120,49 @@ def _check_vit(o) -> None:
                            f"(each head gets vit_dim / vit_heads channels)")
 
 
-def _patchgan_output_side(side: int, n_layers: int) -> int:
-    """Side of the PatchGAN logit map: n_layers stride-2 4x4 convs, then two stride-1 ones."""
-    for _ in range(n_layers):
-        side //= 2
-    return side - 2
+def _refusal(net: NetworkConfig, kind: str, side: int) -> str | None:
+    """None if the generator / discriminator (``kind``), built as training builds it but one
+    channel wide, takes side x side images; else why not."""
+    narrow = dataclasses.replace(net, ngf=1, ndf=1, vit_dim=net.vit_heads, crop_size=side)  # widths: no effect on sizes
+    try:
+        if kind == "generator":
+            probe = build_generator(net.netG, **generator_kwargs(narrow, 1, 1))
+        else:
+            probe = build_discriminator(net.netD, **discriminator_kwargs(narrow, 1))
+        with torch.no_grad():
+            probe.eval()(torch.zeros(1, 1, side, side))
+    except (RuntimeError, ValueError) as err:
+        message = str(err).split("\n")[0]
+        # A conv, padding or norm layer whose input shrank to nothing (torch's own words); else
+        # our networks' messages, which say what they need.
+        shrunk = isinstance(err, RuntimeError) or "value per channel" in message
+        return "too small: its strided layers reduce it to nothing" if shrunk else message
+    return None
 
 
-def _discriminator_minimum(o) -> tuple[int, int, str]:
-    """(smallest side, required multiple, why) of the images --netD can judge."""
-    if o.netD in ("basic", "n_layers", "multiscale"):
-        n_layers = 3 if o.netD == "basic" else o.n_layers_D
-        smallest = next(s for s in range(1, 2 ** (n_layers + 3)) if _patchgan_output_side(s, n_layers) >= 1)
-        scales = o.num_D if o.netD == "multiscale" else 1
-        # Each further scale halves the image (rounding up) before its PatchGAN.
-        full = (smallest - 1) * 2 ** (scales - 1) + 1
-        what = f"{n_layers} layers" + (f" at --num_D {scales} scales" if scales > 1 else "")
-        return full, 1, f"--netD {o.netD} ({what})"
-    if o.netD == "unet":
-        return 16, 16, "--netD unet (4 downsamplings)"
-    if o.netD == "vit":
-        return o.vit_patch_size, o.vit_patch_size, f"--netD vit (--vit_patch_size {o.vit_patch_size})"
-    return 1, 1, f"--netD {o.netD}"
+def _check_network_sizes(o, multiple: int) -> None:
+    """Where preprocess crops, the networks see crop_size images: both must take them.
 
-
-def _check_discriminator_size(o) -> None:
-    """The discriminator sees crop_size images where preprocess crops: they must fit it."""
+    Tried on the real networks (a ResNet's reflection padding, PatchGAN layers, --num_D
+    scales, U-Net or ViT patch multiples), so a newly registered network is checked
+    without a rule written here.
+    """
     if "crop" not in o.preprocess:
         return
-    smallest, multiple, who = _discriminator_minimum(o)
-    if o.crop_size < smallest:
-        raise OptionsError(f"{who} needs images of at least {smallest} px; --crop_size {o.crop_size} "
-                           f"is smaller: raise --crop_size, or use fewer discriminator layers/scales")
-    if o.crop_size % multiple:
-        raise OptionsError(f"{who} needs image sides that are multiples of {multiple}; "
-                           f"--crop_size {o.crop_size} is not")
+    net = _network_config(o)
+    for kind, flag in (("generator", "--netG"), ("discriminator", "--netD")):
+        why = _refusal(net, kind, o.crop_size)
+        if why is None:
+            continue
+        sides = range(o.crop_size // multiple * multiple + multiple, 4 * o.crop_size + 64 * multiple, multiple)
+        works = next((s for s in sides if _refusal(net, kind, s) is None), None)
+        fix = f"use --crop_size {works} (the next size it takes)" if works else "raise --crop_size"
+        other = ", or a --netD with fewer downsamplings (--n_layers_D, --num_D)" if kind == "discriminator" else ""
+        raise OptionsError(f"{flag} {getattr(o, flag[2:])} cannot take --crop_size {o.crop_size} images "
+                           f"({why}): {fix}{other}")
 
 
-def _check_train(o) -> None:
+def _check_train(o, multiple: int) -> None:
     paired_data = o.dataset_mode == "aligned"
     if o.model in PAIRED_MODELS and o.dataset_mode != "aligned":
         raise OptionsError(f"--model {o.model} needs paired data: use --dataset_mode aligned "
@@ -172,7 +182,7 @@ def _check_train(o) -> None:
                            f"{o.output_nc}); set --lambda_identity 0")
     if o.n_epochs < 0 or o.n_epochs_decay < 0 or o.n_epochs + o.n_epochs_decay < 1:
         raise OptionsError("--n_epochs + --n_epochs_decay must be at least 1")
-    _check_discriminator_size(o)
+    _check_network_sizes(o, multiple)
     if o.mixed_precision == "fp16" and o.gpu_ids == "-1":
         raise OptionsError("--mixed_precision fp16 needs a GPU; on the CPU use bf16 or no")
     if o.lambda_cutmix > 0 and o.netD != "unet":
@@ -197,7 +207,7 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
     multiple = _generator_multiple(o)
     _sizes(o, builtin, is_train=True, multiple=multiple)
     _check_common(o, multiple)
-    _check_train(o)
+    _check_train(o, multiple)
     lambda_l1 = o.lambda_L1
     return TrainConfig(
         run=_run_config(o, True), data=_data_config(o, o.phase, multiple), net=_network_config(o),

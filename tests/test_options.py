@@ -56,10 +56,13 @@ def test_builtin_data_uses_smaller_default_sizes():
     (["--input_nc", "2", "--lambda_identity", "0"], "1 (grayscale) or 3"),
     (["--diffaugment", "color,blur"], "blur"),
     (["--gpu_ids", "x"], "--gpu_ids"),
-    (["--crop_size", "16", "--load_size", "16"], "--netD basic (3 layers) needs images of at least 24 px"),
-    (["--netD", "multiscale", "--num_D", "3", "--crop_size", "64", "--load_size", "64"], "at least 93 px"),
-    (["--netD", "n_layers", "--n_layers_D", "5", "--crop_size", "64", "--load_size", "64"], "at least 96 px"),
-    (["--netD", "unet", "--crop_size", "36", "--load_size", "36"], "multiples of 16"),
+    # The discriminator's receptive field / downsamplings against the crop size (70x70 PatchGAN: 24 px).
+    (["--crop_size", "16", "--load_size", "16"], "--netD basic cannot take --crop_size 16 images"),
+    (["--crop_size", "20", "--load_size", "20"], "use --crop_size 24"),
+    (["--netD", "multiscale", "--num_D", "3", "--crop_size", "64", "--load_size", "64"], "use --crop_size 96"),
+    (["--netD", "n_layers", "--n_layers_D", "5", "--crop_size", "64", "--load_size", "64"], "use --crop_size 96"),
+    (["--netD", "unet", "--crop_size", "36", "--load_size", "36"], "multiples of 16; got 36x36): use --crop_size 48"),
+    (["--netD", "pixel", "--crop_size", "4", "--load_size", "4"], "--netG resnet_9blocks cannot take --crop_size 4"),
     (["--netG", "vit_siren", "--vit_heads", "5"], "--vit_heads 5 must divide --vit_dim 384"),
     (["--model", "pix2pix", "--lambda_L1", "0", "--adaptive_gan_weight"], "reconstruction term"),
 ])
