@@ -15,7 +15,6 @@ import torch
 
 from translate.discriminators import build_discriminator
 from translate.generators import GENERATORS, build_generator, size_multiple
-from translate.networks import discriminator_kwargs, generator_kwargs
 
 __all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
            "TrainConfig", "TestConfig", "train_config_from_dict"]
@@ -123,6 +122,10 @@ def _check_vit(o) -> None:
 def _refusal(net: NetworkConfig, kind: str, side: int) -> str | None:
     """None if the generator / discriminator (``kind``), built as training builds it but one
     channel wide, takes side x side images; else why not."""
+    # Imported here: translate.networks imports options.config, so a module-level import
+    # would be circular for whoever imports translate.networks first.
+    from translate.networks import discriminator_kwargs, generator_kwargs
+
     narrow = dataclasses.replace(net, ngf=1, ndf=1, vit_dim=net.vit_heads, crop_size=side)  # widths: no effect on sizes
     try:
         if kind == "generator":
