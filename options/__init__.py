@@ -143,8 +143,8 @@ def _refusal(net: NetworkConfig, kind: str, side: int) -> str | None:
     return None
 
 
-def _check_network_sizes(o, multiple: int) -> None:
-    """Where preprocess crops, the networks see crop_size images: both must take them.
+def _check_network_sizes(o, multiple: int, kinds=("generator", "discriminator")) -> None:
+    """Where preprocess crops, the networks see crop_size images: they must take them.
 
     Tried on the real networks (a ResNet's reflection padding, PatchGAN layers, --num_D
     scales, U-Net or ViT patch multiples), so a newly registered network is checked
@@ -153,7 +153,8 @@ def _check_network_sizes(o, multiple: int) -> None:
     if "crop" not in o.preprocess:
         return
     net = _network_config(o)
-    for kind, flag in (("generator", "--netG"), ("discriminator", "--netD")):
+    for kind in kinds:
+        flag = "--netG" if kind == "generator" else "--netD"
         why = _refusal(net, kind, o.crop_size)
         if why is None:
             continue
@@ -240,9 +241,11 @@ def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
     o, _ = _parse(argv, is_train=False)
     # Classic test-time settings: in order, no flips, one image at a time, no workers.
     o.serial_batches, o.no_flip, o.num_threads = True, True, 0
-    multiple = _generator_multiple(_with_saved_generator(o))
+    saved = _with_saved_generator(o)
+    multiple = _generator_multiple(saved)
     _sizes(o, o.dataroot is None, is_train=False, multiple=multiple)
     _check_common(o, multiple)
+    _check_network_sizes(argparse.Namespace(**{**vars(saved), "crop_size": o.crop_size}), multiple, ("generator",))
     if o.num_test < 1:
         raise OptionsError("--num_test must be at least 1")
     return TestConfig(

@@ -104,6 +104,11 @@ def test_test_py_values_out_of_range_stop_at_start_up(argv, message, capsys):
     assert stop.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_test_py_checks_the_crop_size_against_the_generator():
+    with pytest.raises(OptionsError, match="--netG resnet_6blocks cannot take --crop_size 4 .*use --crop_size 8"):
+        parse_test_options(["--netG", "resnet_6blocks", "--crop_size", "4", "--load_size", "4"])
+
+
 def test_classic_values_at_the_edges_of_the_ranges_still_parse():
     c = parse_train_options(["--display_id", "-1", "--pool_size", "0", "--lambda_identity", "0",
                              "--max_dataset_size", "inf", "--beta1", "0", "--print_freq", "0"])

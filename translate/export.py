@@ -239,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, ExportError) as err:
         print(f"translate.export: error: {err}", file=sys.stderr)
         return 2 if isinstance(err, ExportFlagError) else 1
-    shape = "any H x W (multiples)" if args.dynamic_size else f"{size} x {size}"
+    multiple = size_multiple(run.module)
+    shape = (f"H x W multiples of {multiple}, from {smallest_side(run.module, run.in_channels, multiple)} px"
+             if args.dynamic_size else f"{size} x {size}")
     print(f"wrote {output}: {run.description}, input N x {run.in_channels} x {shape} in [-1, 1]; "
           f"max difference from PyTorch {diff:.2g}")
     return 0
