@@ -34,10 +34,10 @@ from translate import export as export_entry
 EDGES = ["0", "-1", "nan", "inf", "-inf", "1e30", str(10**30), "abc", "0.5", ""]
 TINY = ["--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--crop_size", "32", "--load_size", "32",
         "--gpu_ids", "-1", "--num_threads", "0"]
-TRAIN_BASE = TINY + ["--display_id", "0", "--max_iters", "1", "--n_epochs", "1", "--n_epochs_decay", "0",
+# One epoch of one image: one iteration that is a whole epoch, so the epoch's end (the
+# learning-rate scheduler, the checkpoints) runs too; --max_iters would stop before it.
+TRAIN_BASE = TINY + ["--display_id", "0", "--n_epochs", "1", "--n_epochs_decay", "0",
                      "--max_dataset_size", "1", "--print_freq", "1", "--name", "run"]
-# --max_dataset_size 1: the one iteration is a whole epoch, so the epoch's end (the learning-rate
-# scheduler, the epoch checkpoint) runs too.
 # Flags that only matter in some set-ups are tried in them (key: the flag's name or its prefix).
 CONTEXT = {
     "vit_": ["--netG", "vit_siren", "--netD", "vit", "--vit_dim", "32", "--vit_heads", "2", "--vit_depth", "1",
@@ -45,13 +45,14 @@ CONTEXT = {
     "num_D": ["--netD", "multiscale", "--num_D", "2", "--crop_size", "64", "--load_size", "64"],
     "n_layers_D": ["--netD", "n_layers", "--n_layers_D", "2"],
     "lr_decay_iters": ["--lr_policy", "step"],
+    "max_dataset_size": ["--max_iters", "1"],  # inf, 1e30: the whole built-in set is an epoch
     "lambda_L1": ["--model", "pix2pix"],
     "lambda_cs": ["--model", "csgan"],
     "lambda_cutmix": ["--netD", "unet"],
     "lambda_gp": ["--gan_mode", "wgangp"],
 }
 # A valid value for flags whose default is None and that the base command line does not set.
-VALID = {"--lr_D": "0.0002", "--max_megapixels": "10", "--size": "32", "--rounds": "1", "--threads": "1",
+VALID = {"--lr_D": "0.0002", "--max_iters": "1", "--max_megapixels": "10", "--size": "32", "--rounds": "1", "--threads": "1",
          "--train_iters": "1", "--train_warmup": "0", "--infer_iters": "1", "--infer_warmup": "0",
          "--load_size": "32", "--crop_size": "32"}
 
@@ -101,12 +102,19 @@ def _flags(entry):
     return [a.option_strings[0] for a in _numeric_actions(ENTRY_POINTS[entry][0]())]
 
 
-def _context_argv(flag):
-    return next((argv for key, argv in CONTEXT.items() if flag.lstrip("-").startswith(key)), [])
+@cache
+def _option_strings(entry):
+    return {o for a in ENTRY_POINTS[entry][0]()._actions for o in a.option_strings}
+
+
+def _context_argv(flag, entry="train.py"):
+    """The set-up ``flag`` is tried in, where ``entry`` has all its flags."""
+    argv = next((argv for key, argv in CONTEXT.items() if flag.lstrip("-").startswith(key)), [])
+    return argv if {a for a in argv if a.startswith("--")} <= _option_strings(entry) else []
 
 
 def _valid_value(entry, flag):
-    base = ENTRY_POINTS[entry][2] + _context_argv(flag)
+    base = ENTRY_POINTS[entry][2] + _context_argv(flag, entry)
     if flag in base:
         return base[len(base) - 1 - base[::-1].index(flag) + 1]
     action = next(a for a in _numeric_actions(ENTRY_POINTS[entry][0]()) if flag in a.option_strings)
@@ -118,7 +126,7 @@ def _start(entry, flag, value):
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            ENTRY_POINTS[entry][1](_context_argv(flag) + [flag, value])
+            ENTRY_POINTS[entry][1](_context_argv(flag, entry) + [flag, value])
     except OptionsError as error:
         return str(error)
     except SystemExit as exit_:
@@ -201,6 +209,7 @@ def test_accepted_training_values_complete_an_iteration(trained, data):
     ck = _fresh(trained, "train")
     assert train_entry.main(TRAIN_BASE + _context_argv(flag) + [flag, value, "--checkpoints_dir", str(ck)]) == 0
     assert (ck / "run" / "ckpt_latest").is_dir(), f"{flag} {value}: no checkpoint after one iteration"
+    assert (ck / "run" / "loss_log.jsonl").exists(), f"{flag} {value}: no iteration was logged"
     log = [json.loads(line) for line in (ck / "run" / "loss_log.jsonl").read_text().splitlines()]
     losses = [v for entry in log for v in entry["losses"].values()]
     assert log and all(math.isfinite(v) for v in losses), f"{flag} {value}: the iteration did not train: {log}"
