@@ -155,18 +155,18 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 # ---- writability checks, before any work starts ----------------------------------
 
-def _nearest_existing(path: Path, flag: str) -> Path:
-    """The deepest existing ancestor of ``path`` (itself included); every part must be a folder."""
-    probe = path
+def _nearest_existing(folder: Path, flag: str, shown: Path) -> Path:
+    """The deepest existing ancestor of ``folder`` (itself included); it must be a folder."""
+    probe = folder
     while not probe.exists():
         if probe.is_symlink():
-            raise OutputError(f"{flag} {path}: {probe} is a broken symbolic link")
+            raise OutputError(f"{flag} {shown}: {probe} is a broken symbolic link")
         probe = probe.parent
     if not probe.is_dir():
         what = "a file" if probe.is_file() else "not a folder"
-        if probe == path:
-            raise OutputError(f"{flag} {path} is {what}; give a folder")
-        raise OutputError(f"{flag} {path} cannot be created: {probe} is {what}; give another folder")
+        if probe == shown:
+            raise OutputError(f"{flag} {shown} is {what}; give a folder")
+        raise OutputError(f"{flag} {shown} cannot be created: {probe} is {what}; give another place")
     return probe
 
 
@@ -179,20 +179,25 @@ def check_writable_folder(path: str | os.PathLike, flag: str) -> None:
     alone say nothing for root).
     """
     path = Path(os.path.abspath(os.fspath(path)))
-    existing = _nearest_existing(path, flag)
-    try:
-        fd, tmp, _ = _new_temp_file(existing / ".write-probe")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as err:
-        reason = err.strerror or type(err).__name__
-        where = "" if existing == path else f" (its folder {existing} is not writable)"
-        raise OutputError(f"{flag} {path}: cannot write there: {reason}{where}; choose a writable place") from None
+    _probe(_nearest_existing(path, flag, path), flag, path)
 
 
 def check_writable_file(path: str | os.PathLike, flag: str) -> None:
     """Like check_writable_folder, for a file to be (re)written at ``path``."""
     path = Path(os.path.abspath(os.fspath(path)))
     if path.is_dir():
-        raise OutputError(f"{flag} {path}: it is a folder; give a file name")
-    check_writable_folder(path.parent, flag)
+        raise OutputError(f"{flag} {path} is a folder; give a file name")
+    _probe(_nearest_existing(path.parent, flag, path), flag, path)
+
+
+def _probe(existing: Path, flag: str, shown: Path) -> None:
+    """Really create and remove a file in ``existing``."""
+    try:
+        fd, tmp, _ = _new_temp_file(existing / ".write-probe")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        where = "" if existing == shown else f" (in {existing})"
+        raise OutputError(f"{flag} {shown}: cannot write there: {reason}{where}; "
+                          f"choose a writable place") from None
