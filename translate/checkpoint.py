@@ -86,10 +86,11 @@ def save_checkpoint(run_dir: str | Path, label: str, nets: dict[str, nn.Module],
     final = run_dir / f"ckpt_{label}"
     _remove_leftovers(run_dir, label)
     with files.staged_directory(final) as staging:
-        save_file(tensors, str(staging / WEIGHTS),
-                  metadata={"config": json.dumps(config, default=str), "format": "translate-1"})
+        metadata = {"config": json.dumps(config, default=str), "format": "translate-1"}
+        # Through write_with for open()'s umask-given mode: safetensors alone makes 0600.
+        files.write_with(staging / WEIGHTS, lambda p: save_file(tensors, p, metadata=metadata))
         if state is not None:
-            torch.save(state, staging / STATE)
+            files.write_with(staging / STATE, lambda p: torch.save(state, p))
         _write_manifest(staging, state)
     for net_name, classic in CLASSIC_NAMES.get(model or "", {}).items():
         if net_name in nets:
