@@ -342,8 +342,8 @@ def find_intact_checkpoint(run_dir: str | Path, label: str, *, with_state: bool 
     others = sorted((c for c in list_checkpoints(run_dir) if c != wanted), key=_progress, reverse=True)
     if label != "latest":
         intact = [checkpoint_label(c) for c in others if _intact(c, with_state)]
-        choice = (f"intact checkpoints of this run: {', '.join(intact)} (pass one with --epoch)" if intact
-                  else "no other checkpoint of this run is intact")
+        choice = (f"Intact checkpoints of this run: {', '.join(intact)} (pass one with --epoch)" if intact
+                  else "No other checkpoint of this run is intact")
         raise DamagedCheckpointError(damage.path, f"{damage.problem}. {choice}")
     for candidate in others:
         if _intact(candidate, with_state):
