@@ -19,6 +19,7 @@ from PIL import Image
 
 from translate.checkpoint import CheckpointError
 from translate.export import load_run_generator
+from translate.files import check_writable_folder
 from translate.tiling import Runner, translate_padded
 from translate.translate_folder import (PREPROCESS, SAVE_FORMATS, FolderError, FolderOptions, Summary,
                                         encode, image_io, plan_jobs, translate_folder)
@@ -155,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _check(args)
+        check_writable_folder(args.output, "--output")   # before loading or translating anything
         if args.max_megapixels:  # set before the workers fork, so they inherit it
             Image.MAX_IMAGE_PIXELS = int(args.max_megapixels * 1e6)
         run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)

@@ -29,6 +29,7 @@ from translate._checkout import import_from_checkout
 import_from_checkout("options")
 from options.config import NetworkConfig  # noqa: E402  (needs the checkout on sys.path)
 from translate.checkpoint import CheckpointError, find_checkpoint  # noqa: E402
+from translate.files import OutputError, check_writable_file  # noqa: E402
 from translate.generators import size_multiple  # noqa: E402
 from translate.inference import load_generators  # noqa: E402
 
@@ -174,16 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", default=None, help="default checkpoints_dir/name/generator_<direction>.onnx|.pt")
     args = p.parse_args(argv)
     try:
+        if args.output:  # before loading: the file must be writable
+            check_writable_file(args.output, "--output")
         run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)
         size = args.size or run.size
         suffix = ".onnx" if args.format == "onnx" else ".pt"
         output = args.output or Path(args.checkpoints_dir) / args.name / f"generator_{run.direction}{suffix}"
+        check_writable_file(output, "--output")
         diff = export_generator(run.module, output, args.format, in_channels=run.in_channels, size=size,
                                 dynamic_size=args.dynamic_size,
                                 meta={"run": args.name, "epoch": args.epoch, "generator": run.description})
-    except (CheckpointError, ExportError) as err:
+    except (CheckpointError, ExportError, OutputError) as err:
         print(f"translate.export: error: {err}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(err, OutputError) else 1
     shape = "any H x W (multiples)" if args.dynamic_size else f"{size} x {size}"
     print(f"wrote {output}: {run.description}, input N x {run.in_channels} x {shape} in [-1, 1]; "
           f"max difference from PyTorch {diff:.2g}")

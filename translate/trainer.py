@@ -291,7 +291,7 @@ class Trainer:
 
     def _resume(self) -> None:
         label = self.cfg.run.epoch
-        found = ckpt.find_checkpoint(self.run_dir, label)
+        found = ckpt.find_intact_checkpoint(self.run_dir, label, with_state=True)  # falls back if damaged
         if found is None:
             self._resume_classic(label)
             return
