@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -77,7 +78,9 @@ def load_inception(path: str | os.PathLike | None = None, device: str | torch.de
     if not path.is_file():
         raise InceptionError(f"--inception {path}: no such file")
     try:
-        scripted = torch.jit.load(str(path), map_location=device)
+        with warnings.catch_warnings():   # torch >= 2.9 calls TorchScript deprecated; it still loads
+            warnings.simplefilter("ignore", FutureWarning)
+            scripted = torch.jit.load(str(path), map_location=device)
     except Exception as err:  # noqa: BLE001  (any load failure means "not TorchScript")
         raise InceptionError(
             f"--inception {path} is not a TorchScript file ({type(err).__name__}). Only TorchScript is "

@@ -46,7 +46,8 @@ def readable(paths: Sequence[str], skipped: list[str]) -> list[str]:
             features.read_uint8(path)
             good.append(path)
         except datasets.DataError as err:
-            skipped.append(f"{path}: {str(err).split('. ')[0].replace('cannot decode image ', 'cannot decode: ')}")
+            reason = str(err).split(f"{path}: ", 1)[-1].split(". Remove")[0]
+            skipped.append(f"{path}: unreadable ({reason})")
     return good
 
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from .html import TrainingPage, write_results_page
 from .images import atomic_write_text, save_image, tensor_to_image
-from .loss_log import LossLog, read_jsonl
+from .loss_log import LossLog, read_jsonl, write_metrics
 from .server import free_port, start_local_server, wait_until_up
 from .visdom_display import VisdomDisplay, VisdomUnavailableWarning
 
@@ -52,6 +52,7 @@ class TrainingDisplay:
         self.page: TrainingPage | None = None
         self.visdom: VisdomDisplay | None = None
         self.history: list[tuple[float, dict[str, float]]] = []
+        self.metric_history: list[tuple[float, dict[str, float]]] = []   # (total_iters, metrics)
         if not self.enabled:
             return
         self.run_dir = Path(run_dir)
@@ -133,6 +134,19 @@ class TrainingDisplay:
             self.visdom.show_text(f"{progress}\n\n{self.options_text}")
         if self.page is not None:
             self.page.update_losses(self.history)
+
+    def on_metrics(self, epoch: int, total_iters: int, metrics: dict[str, float]) -> None:
+        """Log one validation (text + JSON lines, printed), plot it on the page and in Visdom."""
+        if not self.enabled:
+            return
+        metrics = {str(k): float(v) for k, v in metrics.items()}
+        tqdm.write(write_metrics(self.log, epoch, total_iters, metrics))
+        self.metric_history.append((float(total_iters), metrics))
+        if self.visdom is not None:
+            for name, value in metrics.items():
+                self.visdom.plot_metric(name, total_iters, value)
+        if self.page is not None:
+            self.page.update_metrics(self.metric_history)
 
     def close(self) -> None:
         """Flush the Visdom queue (a few seconds at most) and stop its thread."""
