@@ -368,9 +368,8 @@ class Trainer:
                 for n, g in gens.items():
                     g.train(modes[n])
                 restore_rng(rng)
-            tqdm.write(f"validation at iteration {self.total_iters} ({time.perf_counter() - t0:.1f} s): "
-                       + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-            if self.display is not None:
+            tqdm.write(f"validation at iteration {self.total_iters}: {time.perf_counter() - t0:.1f} s")
+            if self.display is not None:   # logs and prints the numbers
                 self.display.on_metrics(self.epoch, self.total_iters, metrics)
         if self.accelerator.num_processes > 1:   # the other processes wait here for rank 0
             metrics = broadcast_object_list([metrics])[0]

