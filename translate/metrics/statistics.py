@@ -17,6 +17,8 @@ lines; the tests check them against an independent scipy/numpy computation.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -59,8 +61,25 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 
 
 def fid(fake_features, real_features) -> float:
-    """Fréchet Inception distance between two feature sets."""
-    return frechet_distance(*mean_and_covariance(fake_features), *mean_and_covariance(real_features))
+    """Fréchet Inception distance between two feature sets.
+
+    With fewer images than feature dimensions (validation: 100 images, 2048-d)
+    the covariances have low rank, and Tr (S1 S2)^(1/2) equals the nuclear norm
+    of Xc Yc^T / sqrt((n1 - 1)(n2 - 1)) (Xc, Yc: the centred features), since
+    the non-zero eigenvalues of S1 S2 are those of (Xc Yc^T)(Xc Yc^T)^T scaled.
+    An n1 x n2 SVD then replaces two 2048 x 2048 eigen-decompositions.
+    """
+    x, y = _as_double(fake_features), _as_double(real_features)
+    (n1, d), n2 = x.shape, y.shape[0]
+    if min(n1, n2) >= d:
+        return frechet_distance(*mean_and_covariance(x), *mean_and_covariance(y))
+    if min(n1, n2) < 2:
+        raise MetricError(f"FID needs at least 2 images per set (got {n1} and {n2})")
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    trace_sqrt = torch.linalg.svdvals(xc @ yc.T).sum() / math.sqrt((n1 - 1) * (n2 - 1))
+    value = ((x.mean(0) - y.mean(0)).square().sum() + xc.square().sum() / (n1 - 1)
+             + yc.square().sum() / (n2 - 1) - 2 * trace_sqrt)
+    return float(value.clamp(min=0))
 
 
 def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
