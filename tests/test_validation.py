@@ -153,3 +153,21 @@ def test_two_processes_validate_without_deadlock(tmp_path):
     assert [r["total_iters"] for r in _metric_records(run_dir)] == [2, 4]   # 2 processes x 1 image a step
     assert (run_dir / "ckpt_best" / "weights.safetensors").exists()
     assert ckpt.load_training_state(run_dir / "ckpt_latest")["best"]["metric"] == "ssim"
+
+
+@pytest.mark.slow   # a training run and a test run in subprocesses: ~40 s on the shared machine
+def test_quality_table_script_prints_and_appends_a_row(tmp_path):
+    make_paired(tmp_path / "data", n=3)
+    out = tmp_path / "table.md"
+    cmd = [sys.executable, str(ROOT / "scripts" / "quality_table.py"), "--model", "pix2pix", "--dataroot", "data",
+           "--iters", "2", "--common", "--load_size 32 --crop_size 32 --gpu_ids -1 --netG resnet_6blocks "
+           "--ngf 4 --ndf 4 --num_threads 0", "--test", f"--inception {tiny_inception(tmp_path)}",
+           "--out", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = out.read_text().splitlines()
+    assert table[0].startswith("| model | command | minutes | iterations") and len(table) == 3
+    cells = [c.strip() for c in table[2].split("|")[1:-1]]
+    assert cells[0] == "pix2pix" and cells[3] == "2" and cells[4].startswith("fake_B vs real_B (n=3)")
+    assert all(cells[i] for i in range(5, 10))   # FID, KID, L1, PSNR, SSIM all filled in
