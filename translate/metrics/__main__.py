@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.add_argument("--batch_size", type=int, default=16, help="images per Inception forward pass")
     p.add_argument("--num_workers", type=int, default=0, help="decoding processes")
-    p.add_argument("--gpu_ids", default="-1", help="GPU to use (the first id); -1 for the CPU")
+    p.add_argument("--gpu_ids", default="0", help="GPU to use (the first id; the CPU when there is none); -1 for the CPU")
     p.add_argument("--kid_subsets", type=int, default=100, help="KID: number of random subsets")
     p.add_argument("--kid_subset_size", type=int, default=1000,
                    help="KID: images per subset (capped at the smaller set's size)")
