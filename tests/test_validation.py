@@ -1,6 +1,7 @@
 """Validation during training (--val_freq, --val_metrics), --save_best, and test.py --metrics."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -85,6 +86,10 @@ def test_validation_logs_plots_keeps_best_and_resumes_with_it(tmp_path):
     assert _metric_records(run_dir)[-1]["total_iters"] == 6
     assert (run_dir / "ckpt_best" / "weights.safetensors").stat().st_mtime_ns == stamp
     assert ckpt.load_training_state(run_dir / "ckpt_latest")["best"]["value"] == 0.0
+    page = (run_dir / "web" / "index.html").read_text()   # the plot holds both runs' validations
+    metric_part = page.split("Validation metrics")[1]   # pix2pix also has a loss named l1 above
+    line = re.search(r'data-loss="l1"[^>]*points="([^"]*)"', metric_part).group(1)
+    assert len(line.split()) == 3
 
     # test.py --epoch best --metrics and python -m translate --epoch best use ckpt_best.
     import test as test_py

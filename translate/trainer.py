@@ -370,6 +370,8 @@ class Trainer:
                 restore_rng(rng)
             tqdm.write(f"validation at iteration {self.total_iters}: {time.perf_counter() - t0:.1f} s")
             if self.display is not None:   # logs and prints the numbers
+                if self.cfg.run.continue_train and not self.display.metric_history:
+                    self.display.restore_metrics(self.total_iters - 1)   # the plot goes on from before
                 self.display.on_metrics(self.epoch, self.total_iters, metrics)
         if self.accelerator.num_processes > 1:   # the other processes wait here for rank 0
             metrics = broadcast_object_list([metrics])[0]

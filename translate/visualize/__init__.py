@@ -148,6 +148,24 @@ class TrainingDisplay:
         if self.page is not None:
             self.page.update_metrics(self.metric_history)
 
+    def restore_metrics(self, until_iters: int) -> int:
+        """Put a resumed run's validation results up to ``until_iters`` back on the page's plots."""
+        if not self.enabled or not self.log.jsonl_path.exists():
+            return 0
+        try:
+            records = read_jsonl(self.log.jsonl_path)
+        except (OSError, ValueError):
+            return 0
+        points: dict[float, dict[str, float]] = {}   # a later record for an iteration replaces an earlier one
+        for record in records:
+            x, values = (record.get("total_iters"), record.get("metrics")) if isinstance(record, dict) else (0, 0)
+            if isinstance(x, (int, float)) and isinstance(values, dict) and x <= until_iters:
+                points[float(x)] = {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+        self.metric_history = sorted(points.items()) + self.metric_history
+        if self.page is not None and points:
+            self.page.update_metrics(self.metric_history)
+        return len(points)
+
     def close(self) -> None:
         """Flush the Visdom queue (a few seconds at most) and stop its thread."""
         if self.visdom is not None:
