@@ -6,6 +6,7 @@ runs the real Inception once.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,5 +32,7 @@ class TinyInception(nn.Module):
 def tiny_inception(folder: Path) -> str:
     path = Path(folder) / "tiny_inception.pt"
     if not path.exists():
-        torch.jit.save(torch.jit.script(TinyInception().eval()), str(path))
+        with warnings.catch_warnings():   # torch >= 2.9 calls TorchScript deprecated; it still works
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.jit.save(torch.jit.script(TinyInception().eval()), str(path))
     return str(path)
