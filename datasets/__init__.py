@@ -9,7 +9,8 @@ Public API::
     collate                                          the collate_fn to keep in custom loaders
 
 ``--dataset_mode``: aligned (root/phase, A|B side by side), unaligned
-(root/phaseA + root/phaseB), single (one folder), synthetic_paired /
+(root/phaseA + root/phaseB), paired_folders (root/phaseA + root/phaseB
+with matching file names: paired; see paired_folders.py), single (one folder), synthetic_paired /
 synthetic_unpaired (the built-in toy dataset, written on first use).  Without
 ``--dataroot`` every mode uses the built-in dataset (single: its phaseA or
 phaseB folder, by --direction).
@@ -27,6 +28,7 @@ from torch.utils.data import Dataset
 from .errors import DataError
 from .folders import AlignedDataset, SingleDataset, UnalignedDataset
 from .loader import build_dataloader, collate
+from .paired_folders import PairedFoldersDataset
 
 __all__ = ["build_dataset", "build_dataloader", "DataError", "ensure_builtin_dataset",
            "DATASET_MODES", "collate"]
@@ -36,6 +38,7 @@ DATASET_MODES = {
     "aligned": (AlignedDataset, "paired"),
     "unaligned": (UnalignedDataset, "unpaired"),
     "single": (SingleDataset, "unpaired"),
+    "paired_folders": (PairedFoldersDataset, None),   # needs --dataroot: no built-in pairs by name
     "synthetic_paired": (AlignedDataset, "paired"),
     "synthetic_unpaired": (UnalignedDataset, "unpaired"),
 }
@@ -54,6 +57,9 @@ def build_dataset(cfg, *, is_train: bool) -> Dataset:
                          f"{', '.join(sorted(DATASET_MODES))}")
     cls, builtin = DATASET_MODES[mode]
     root = cfg.dataroot
+    if builtin is None and root is None:
+        raise DataError(f"--dataset_mode {mode} needs --dataroot DIR (DIR/{cfg.phase}A and "
+                        f"DIR/{cfg.phase}B with matching file names)")
     if mode.startswith("synthetic_") or root is None:
         # A synthetic mode with --dataroot writes the toy data there (once).
         root = ensure_builtin_dataset(builtin, root if mode.startswith("synthetic_") else None)

@@ -13,6 +13,7 @@ run never leaves something that looks like a dataset.
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import shutil
 import sys
@@ -64,23 +65,54 @@ def missing_folders(folder: str, kind: str) -> list[str]:
             if not os.path.isdir(os.path.join(folder, sub))]
 
 
-def fetch(url: str, dest: str) -> None:
-    """Stream ``url`` to ``dest`` with a progress bar, via a temporary file."""
+DATASETS_HINT = "Check the network, or pass --base_url / set TRANSLATE_DATASETS_URL to a mirror."
+
+
+def fetch(url: str, dest: str, *, resume: bool = False, hint: str = DATASETS_HINT) -> None:
+    """Stream ``url`` to ``dest`` with a progress bar, via the temporary file ``dest.part``.
+
+    A transfer that ends before the announced length is an error, not a file.
+    With ``resume``, a ``dest.part`` that an interrupted call left behind is
+    continued with an HTTP Range request (from the start if the server ignores
+    it), and an interrupted transfer keeps its ``.part`` for the next call.
+    """
     tmp = dest + ".part"
+    have = os.path.getsize(tmp) if resume and os.path.exists(tmp) else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    keep = False
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=os.path.basename(dest), file=sys.stderr) as bar:
+        try:
+            response = urllib.request.urlopen(request, timeout=60)
+        except urllib.error.HTTPError as err:
+            if err.code != 416 or not have:
+                raise
+            os.remove(tmp)           # the part does not fit the file any more: start over
+            have, response = 0, urllib.request.urlopen(url, timeout=60)
+        with response:
+            if have and response.status != 206:
+                have = 0             # the server sends the whole file
+            length = response.headers.get("Content-Length")
+            total = have + int(length) if length else None
+            with open(tmp, "ab" if have else "wb") as out, \
+                    tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                         desc=os.path.basename(dest), file=sys.stderr) as bar:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))
+            got = os.path.getsize(tmp)
+            if total is not None and got < total:
+                raise http.client.IncompleteRead(b"", total - got)
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as err:
-        raise DataError(f"could not download {url}: {err}. Check the network, or pass "
-                        "--base_url / set TRANSLATE_DATASETS_URL to a mirror.") from None
+    except urllib.error.HTTPError as err:
+        raise DataError(f"could not download {url}: HTTP {err.code} {err.reason}. {hint}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        keep = resume and os.path.exists(tmp)
+        again = " Run the same command again to resume." if keep else ""
+        if isinstance(err, http.client.IncompleteRead):
+            err = f"the transfer stopped {err.expected} bytes short of the end"
+        raise DataError(f"could not download {url}: {err}.{again} {hint}") from None
     finally:
-        if os.path.exists(tmp):
+        if not keep and os.path.exists(tmp):
             os.remove(tmp)
 
 

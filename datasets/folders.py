@@ -14,8 +14,11 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from .errors import DataError, ItemFailure
-from .image_io import IMG_EXTENSIONS, check_headers, find_images, load_image, to_tensor
-from .transforms import apply, check_mode, sample_params
+from .image_io import IMG_EXTENSIONS, check_headers, find_images, load_image, open_image, to_tensor
+from .transforms import apply, check_mode, output_size, sample_params
+
+# Modes whose output size follows each image's own size (see transforms.output_size).
+SIZE_FOLLOWING_MODES = ("scale_width", "none")
 
 
 def _check_direction(direction: str) -> bool:
@@ -38,6 +41,41 @@ def collect_images(folder: str, max_size: int | None, expected: str
         raise DataError(f"no images in {folder} (searched recursively for "
                         f"{' '.join(IMG_EXTENSIONS)}); {expected}.")
     return paths, check_headers(paths)
+
+
+def _decoded_size(path: str, half: bool = False) -> tuple[int, int]:
+    """(H, W) as decoding gives it (EXIF rotation applied), from the header only.
+
+    ``half``: the width of one half of an aligned A|B image.
+    """
+    with open_image(path) as img:
+        w, h = img.size
+        if half:
+            w //= 2
+        return (w, h) if img.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (h, w)
+
+
+def check_batchable(cfg, paths: list[str], half: bool = False) -> None:
+    """Refuse, before any work, a folder whose images would come out at different sizes when
+    --batch_size > 1 has to stack them.  Only the size-following modes can do that; there
+    the sizes come from the headers (cheap), so one odd image is found at start-up rather
+    than as a crash some way into an epoch."""
+    if cfg.batch_size <= 1 or cfg.preprocess not in SIZE_FOLLOWING_MODES:
+        return
+    sizes: dict[tuple[int, int], str] = {}
+    for path in paths:
+        h, w = _decoded_size(path, half)
+        sizes.setdefault(output_size(h, w, cfg), path)
+        if len(sizes) > 1:
+            break
+    if len(sizes) > 1:
+        examples = ", ".join(f"{path} at {w}x{h}" for (h, w), path in sizes.items())
+        keeps = "keeps each image's size" if cfg.preprocess == "none" else "keeps each aspect ratio"
+        raise DataError(
+            f"--preprocess {cfg.preprocess} {keeps}, and these images come out at different "
+            f"sizes ({examples}), which cannot be stacked into batches of --batch_size "
+            f"{cfg.batch_size}. Use --batch_size 1, or a mode that crops every image to "
+            f"--crop_size (--preprocess scale_width_and_crop, resize_and_crop or crop).")
 
 
 class _FolderDataset(Dataset):
@@ -93,6 +131,7 @@ class AlignedDataset(_FolderDataset):
         if narrow:
             raise DataError(f"{expected}, but these are narrower than 2 pixels: "
                             f"{', '.join(narrow[:20])}. Remove them.")
+        check_batchable(cfg, self.paths, half=True)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -132,6 +171,8 @@ class UnalignedDataset(_FolderDataset):
             dir_a, dir_b = dir_b, dir_a
         self.a_paths, _ = collect_images(dir_a, cfg.max_dataset_size, expected)
         self.b_paths, _ = collect_images(dir_b, cfg.max_dataset_size, expected)
+        check_batchable(cfg, self.a_paths)   # A and B are stacked separately: each on its own
+        check_batchable(cfg, self.b_paths)
 
     def __len__(self) -> int:
         return max(len(self.a_paths), len(self.b_paths))
@@ -160,6 +201,7 @@ class SingleDataset(_FolderDataset):
         super().__init__(cfg, root, is_train=is_train)
         expected = "--dataset_mode single expects a folder of images"
         self.paths, _ = collect_images(root, cfg.max_dataset_size, expected)
+        check_batchable(cfg, self.paths)
         self.channels = cfg.output_nc if self.swap else cfg.input_nc
 
     def __len__(self) -> int:

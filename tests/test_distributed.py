@@ -64,9 +64,10 @@ def test_train_py_under_accelerate_launch(tmp_path):
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "--main_process_port", str(port), str(WORKER.parent.parent / "train.py"),
            "--dataroot", str(tmp_path / "data"), *ARGS[:-6], "--name", "acc",
-           "--checkpoints_dir", str(tmp_path / "ck"), "--max_iters", "2", "--batch_size", "2"]
+           "--checkpoints_dir", str(tmp_path / "ck"), "--max_iters", "2", "--batch_size", "2", "--use_tensorboard"]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     from translate import checkpoint as ckpt
     state = ckpt.load_training_state(tmp_path / "ck" / "acc" / "ckpt_latest")
     assert state["steps"] == 2 and state["total_iters"] == 2 * 2 * 2  # 2 steps x 2 processes x batch 2
+    assert len(list((tmp_path / "ck" / "acc" / "tensorboard").glob("events.*"))) == 1, "not only rank 0 logs"

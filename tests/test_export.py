@@ -9,8 +9,8 @@ import torch
 
 from options import parse_train_options
 from translate.checkpoint import save_checkpoint
-from translate.export import ExportFlagError, export_generator, load_run_generator, main, smallest_side
-from translate.generators import GENERATORS, build_generator
+from translate.export import ExportFlagError, export_generator, load_run_generator, main
+from translate.generators import GENERATORS, build_generator, smallest_side
 from translate.networks import build_networks
 
 
@@ -101,13 +101,13 @@ def tiny_generator(name):
 
 def other_valid_shapes(gen):
     """Two input shapes that the export did not trace (nor check): the promise of --dynamic_size."""
-    m, least = gen.size_multiple, smallest_side(gen, 3, gen.size_multiple)
+    m, least = gen.size_multiple, smallest_side(gen)
     return [(1, 3, least + m, least), (2, 3, least + 3 * m, least + 2 * m)]
 
 
 def test_size_below_the_smallest_input_is_refused_before_tracing(tmp_path):
     gen = tiny_generator("resnet_6blocks")
-    assert smallest_side(gen, 3, 4) == 8  # reflection padding at 1/4 scale needs 2 px
+    assert smallest_side(gen) == 8  # reflection padding at 1/4 scale needs 2 px
     with pytest.raises(ExportFlagError, match=r"--size 4 .* smallest input .* \(8 px"):
         export_generator(gen, tmp_path / "g.onnx", "onnx", in_channels=3, size=4, dynamic_size=True)
     assert not list(tmp_path.iterdir())

@@ -30,6 +30,7 @@ from options.ranges import NumberRange
 from translate import __main__ as folder_entry
 from translate import bench as bench_entry
 from translate import export as export_entry
+from translate.metrics import __main__ as metrics_entry
 
 EDGES = ["0", "-1", "nan", "inf", "-inf", "1e30", str(10**30), "abc", "0.5", ""]
 TINY = ["--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--crop_size", "32", "--load_size", "32",
@@ -86,6 +87,8 @@ ENTRY_POINTS = {
         lambda mode=mode: _sub(bench_entry.build_parser(), mode),
         lambda a, mode=mode: bench_entry.build_parser().parse_args([mode, *a]), [])
        for mode in ("train", "infer", "standard")},
+    "python -m translate.metrics": (metrics_entry.build_parser,
+                                    lambda a: metrics_entry.build_parser().parse_args(["fake", "real", *a]), []),
     "python -m datasets.synthetic": (synthetic_entry.build_parser,
                                      lambda a: synthetic_entry.build_parser().parse_args(a), []),
     "python -m datasets.download": (download_entry.build_parser,

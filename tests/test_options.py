@@ -57,12 +57,12 @@ def test_builtin_data_uses_smaller_default_sizes():
     (["--diffaugment", "color,blur"], "blur"),
     (["--gpu_ids", "x"], "--gpu_ids"),
     # The discriminator's receptive field / downsamplings against the crop size (70x70 PatchGAN: 24 px).
-    (["--crop_size", "16", "--load_size", "16"], "--netD basic cannot take --crop_size 16 images"),
-    (["--crop_size", "20", "--load_size", "20"], "use --crop_size 24"),
+    (["--crop_size", "16", "--load_size", "16"], "--crop_size 16: --netG resnet_9blocks and --netD basic need"),
+    (["--crop_size", "20", "--load_size", "20"], "at least 24 px that are multiples of 4; use --crop_size 24"),
     (["--netD", "multiscale", "--num_D", "3", "--crop_size", "64", "--load_size", "64"], "use --crop_size 96"),
     (["--netD", "n_layers", "--n_layers_D", "5", "--crop_size", "64", "--load_size", "64"], "use --crop_size 96"),
-    (["--netD", "unet", "--crop_size", "36", "--load_size", "36"], "multiples of 16; got 36x36): use --crop_size 48"),
-    (["--netD", "pixel", "--crop_size", "4", "--load_size", "4"], "--netG resnet_9blocks cannot take --crop_size 4"),
+    (["--netD", "unet", "--crop_size", "36", "--load_size", "36"], "multiples of 16; use --crop_size 48"),
+    (["--netD", "pixel", "--crop_size", "4", "--load_size", "4"], "at least 8 px"),  # the ResNet's padding
     (["--netG", "vit_siren", "--vit_heads", "5"], "--vit_heads 5 must divide --vit_dim 384"),
     (["--model", "pix2pix", "--lambda_L1", "0", "--adaptive_gan_weight"], "reconstruction term"),
 ])
@@ -105,7 +105,7 @@ def test_test_py_values_out_of_range_stop_at_start_up(argv, message, capsys):
 
 
 def test_test_py_checks_the_crop_size_against_the_generator():
-    with pytest.raises(OptionsError, match="--netG resnet_6blocks cannot take --crop_size 4 .*use --crop_size 8"):
+    with pytest.raises(OptionsError, match="--crop_size 4: --netG resnet_6blocks needs .* use --crop_size 8"):
         parse_test_options(["--netG", "resnet_6blocks", "--crop_size", "4", "--load_size", "4"])
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 from translate._checkout import import_from_checkout
 from translate.checkpoint import CheckpointError
 from translate.export import load_run_generator
+from translate.files import check_writable_folder
 from translate.tiling import Runner, translate_padded
 from translate.translate_folder import (PREPROCESS, SAVE_FORMATS, FolderError, FolderOptions, Summary,
                                         encode, image_io, plan_jobs, translate_folder)
@@ -97,12 +98,13 @@ def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int,
         raise FolderError(f"no images below {opts.input_dir} to benchmark")
     out = Path(opts.output_dir)
     naive_net = copy.deepcopy(generator).eval().to(device)
-    multiple = Runner(naive_net, device=device).multiple
+    probe = Runner(naive_net, device=device)
+    multiple, min_side = probe.multiple, probe.min_side
 
     def naive_one(job) -> None:
         x = image_io.to_tensor(image_io.load_image(str(job.source)), in_channels).mul(2).sub(1)
         with torch.inference_mode():
-            y = translate_padded(naive_net, x[None].to(device), multiple)
+            y = translate_padded(naive_net, x[None].to(device), multiple, min_side)
         encode(y[0].cpu(), out / "naive" / job.target.relative_to(out), opts.quality)
 
     def naive_rate() -> float:
@@ -154,6 +156,7 @@ def parse_args(argv: list[str] | None = None):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        check_writable_folder(args.output, "--output")   # before loading or translating anything
         if args.max_megapixels:  # set before the workers fork, so they inherit it
             Image.MAX_IMAGE_PIXELS = int(args.max_megapixels * 1e6)
         run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)

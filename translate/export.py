@@ -34,7 +34,8 @@ import_from_checkout("options")
 from options.config import NetworkConfig  # noqa: E402  (needs the checkout on sys.path)
 from options.ranges import SIDE, quiet_parser  # noqa: E402
 from translate.checkpoint import CheckpointError, find_checkpoint  # noqa: E402
-from translate.generators import size_multiple  # noqa: E402
+from translate.files import OutputError, check_writable_file  # noqa: E402
+from translate.generators import size_multiple, smallest_side  # noqa: E402
 from translate.inference import load_generators  # noqa: E402
 
 # Classic runs without a train_opt.txt are built with the classic defaults of their model.
@@ -70,7 +71,7 @@ def _classic_settings(run_dir: Path, label: str) -> tuple[str, NetworkConfig, di
 
 
 def load_run_generator(checkpoints_dir: str, name: str, epoch: str = "latest",
-                       direction: str | None = None) -> RunGenerator:
+                       direction: str | None = None, *, ema: bool = True) -> RunGenerator:
     """The generator of run ``name`` that translates ``direction``.
 
     Directions are the dataset's domains.  ``gen_ab`` maps the side the run was
@@ -84,7 +85,7 @@ def load_run_generator(checkpoints_dir: str, name: str, epoch: str = "latest",
     model, net, config = "cycle_gan", NetworkConfig(), {}
     if find_checkpoint(run_dir, epoch) is None:
         model, net, config = _classic_settings(run_dir, epoch)
-    loaded = load_generators(run_dir, epoch, model=model, net=net)
+    loaded = load_generators(run_dir, epoch, model=model, net=net, ema=ema)
     trained = (loaded.train_config or config).get("data", {}).get("direction", "AtoB")
     wanted = direction or trained
     key = "gen_ab" if wanted == trained else "gen_ba"
@@ -127,23 +128,6 @@ def _run_onnx(path: str, x: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
 
 
-def smallest_side(gen: nn.Module, in_channels: int, multiple: int) -> int:
-    """The smallest multiple of ``multiple`` the generator translates (tried in eager PyTorch).
-
-    One multiple is not always enough: a ResNet's reflection padding at 1/4 scale needs
-    two pixels there, so 8 px, not 4.
-    """
-    for blocks in range(1, 9):
-        side = blocks * multiple
-        try:
-            with torch.no_grad():
-                gen(torch.zeros(1, in_channels, side, side))
-            return side
-        except (RuntimeError, ValueError):
-            continue
-    raise ExportError(f"the generator translates no input of {multiple} to {8 * multiple} px a side")
-
-
 def _example(in_channels: int, size: int, multiple: int, dynamic_size: bool) -> torch.Tensor:
     """The input the exporter traces.  Batch 2: a batch of 1 would be baked in.
 
@@ -174,7 +158,7 @@ def export_generator(gen: nn.Module, output: str | Path, fmt: str, *, in_channel
     multiple = size_multiple(gen)
     if size % multiple:
         raise ExportFlagError(f"--size {size} is not a multiple of {multiple} (what this generator needs)")
-    smallest = smallest_side(gen, in_channels, multiple)
+    smallest = smallest_side(gen)
     if size < smallest:
         raise ExportFlagError(f"--size {size} is below the smallest input this generator translates "
                           f"({smallest} px a side); use --size {smallest} or more")
@@ -229,18 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.output:  # before loading: the file must be writable
+            check_writable_file(args.output, "--output")
         run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)
         size = args.size or run.size
         suffix = ".onnx" if args.format == "onnx" else ".pt"
         output = args.output or Path(args.checkpoints_dir) / args.name / f"generator_{run.direction}{suffix}"
+        check_writable_file(output, "--output")
         diff = export_generator(run.module, output, args.format, in_channels=run.in_channels, size=size,
                                 dynamic_size=args.dynamic_size,
                                 meta={"run": args.name, "epoch": args.epoch, "generator": run.description})
-    except (CheckpointError, ExportError) as err:
+    except (CheckpointError, ExportError, OutputError) as err:
         print(f"translate.export: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, ExportFlagError) else 1
+        return 2 if isinstance(err, (ExportFlagError, OutputError)) else 1
     multiple = size_multiple(run.module)
-    shape = (f"H x W multiples of {multiple}, from {smallest_side(run.module, run.in_channels, multiple)} px"
+    shape = (f"H x W multiples of {multiple}, from {smallest_side(run.module)} px"
              if args.dynamic_size else f"{size} x {size}")
     print(f"wrote {output}: {run.description}, input N x {run.in_channels} x {shape} in [-1, 1]; "
           f"max difference from PyTorch {diff:.2g}")

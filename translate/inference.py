@@ -25,21 +25,23 @@ class LoadedRun:
 
 
 def load_generators(run_dir: str | Path, label: str, *, model: str, net: NetworkConfig,
-                    model_suffix: str = "") -> LoadedRun:
+                    model_suffix: str = "", ema: bool = True) -> LoadedRun:
     """Generators of the run in ``run_dir`` at checkpoint ``label`` (latest, an epoch, iter_N).
 
     Our checkpoints carry their config, so the networks are rebuilt from it and
     ``net`` is ignored; classic ``<label>_net_G*.pth`` files are built from ``net``.
-    EMA weights (``ema_gen_*``) are used when the checkpoint has them.
+    EMA weights (``ema_gen_*``) are used when the checkpoint has them, unless ``ema`` is False.
+    A damaged ``latest`` falls back to the newest intact checkpoint, with a warning on stderr
+    (see checkpoint.find_intact_checkpoint); damaged files are errors naming them.
     """
     run_dir = Path(run_dir)
-    found = ckpt.find_checkpoint(run_dir, label)
+    found = ckpt.find_intact_checkpoint(run_dir, label)
     if found is not None:
         weights, config = ckpt.load_checkpoint(found)
         trained = train_config_from_dict(config)
         nets = build_networks(trained.run.model, trained.net, with_discriminators=False)
         for name, g in nets.items():
-            state = weights.get(f"ema_{name}", weights.get(name))
+            state = weights.get(f"ema_{name}", weights.get(name)) if ema else weights.get(name)
             if state is None:
                 raise ckpt.CheckpointError(f"{found} holds no weights for {name}")
             ckpt.load_into(g, state, f"{found} [{name}]")

@@ -50,6 +50,10 @@ def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def gradient_penalty(disc, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """WGAN-GP penalty (Gulrajani et al. 2017): E[(||grad D(x_hat)|| - 1)^2] on interpolates."""
     alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    if fake.shape[-2:] != real.shape[-2:]:
+        # Unpaired A and B of different sizes (--preprocess scale_width / none): the
+        # interpolates need one size, so the fake is resized to the real image's.
+        fake = F.interpolate(fake.detach(), size=real.shape[-2:], mode="bilinear", align_corners=False)
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     outputs = _entries(disc(mixed))
     grads = torch.autograd.grad([o.float().sum() for o in outputs], mixed, create_graph=True)[0]

@@ -232,6 +232,9 @@ class Objective(nn.Module):
         # CutMix needs U-Net D's (global N x 1, per-pixel N x 1 x H x W) pair, not multi-scale maps.
         pixel_maps = (isinstance(d_real, (tuple, list)) and len(d_real) == 2 and d_real[0].dim() == 2
                       and d_real[1].shape[-2:] == real_seen.shape[-2:])
+        # A collage needs real and fake of one size: unpaired items of different sizes
+        # (--preprocess scale_width / none) skip it, as a step does by chance anyway.
+        pixel_maps = pixel_maps and fake_seen.shape == real_seen.shape
         chance = regularizers.cutmix_probability(step - c.disc_start, CUTMIX_WARMUP_STEPS)
         if c.lambda_cutmix > 0 and pixel_maps and torch.rand(()).item() < chance:
             n, _, h, w = real_seen.shape

@@ -1,9 +1,12 @@
 """Running a generator on images of any size: pad to its multiple, or tile large images.
 
 Generators need H and W to be multiples of their ``size_multiple`` (4 for the
-ResNets, 2**num_downs for the U-Nets, the patch size for ViT-SIREN).  Rather
-than resizing every image to a square, ``translate_padded`` reflect-pads the
-bottom and right edges up to that multiple, runs the generator once and crops
+ResNets, 2**num_downs for the U-Nets, the patch size for ViT-SIREN) and at least
+their ``smallest_side`` (8 for the ResNets, whose bottleneck needs 2x2 for its
+instance norm and reflection pads; the multiple for the others).  Rather than
+resizing every image to a square, ``translate_padded`` reflect-pads the bottom
+and right edges up to that size (repeating the edge where the image is too small
+to mirror, e.g. 1x1), runs the generator once and crops
 the result back, so each image keeps its own size and aspect.
 
 ``translate_tiled`` bounds memory for large images.  The (padded) image is cut
@@ -37,24 +40,31 @@ import torch.nn.functional as F
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad N x C x H x W on the bottom and right so that H and W are multiples of ``multiple``.
+def padded_side(side: int, multiple: int, min_side: int = 1) -> int:
+    """``side`` raised to at least ``min_side`` and then to a multiple of ``multiple``."""
+    side = max(side, min_side)
+    return side + (-side) % multiple
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 1) -> torch.Tensor:
+    """Pad N x C x H x W on the bottom and right so that H and W are multiples of ``multiple``
+    and at least ``min_side`` (the smallest the generator accepts: a 1x1 image is padded up).
 
     Reflection is the least visible padding, but it needs the pad to be smaller
     than the side it mirrors; tiny images fall back to repeating the edge.
     """
     h, w = x.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    pad_h, pad_w = padded_side(h, multiple, min_side) - h, padded_side(w, multiple, min_side) - w
     if pad_h == 0 and pad_w == 0:
         return x
     mode = "reflect" if pad_h < h and pad_w < w else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def translate_padded(forward: Forward, x: torch.Tensor, multiple: int) -> torch.Tensor:
+def translate_padded(forward: Forward, x: torch.Tensor, multiple: int, min_side: int = 1) -> torch.Tensor:
     """One pass over each whole image: pad to the multiple, translate, crop back to H x W."""
     h, w = x.shape[-2:]
-    return forward(pad_to_multiple(x, multiple))[..., :h, :w]
+    return forward(pad_to_multiple(x, multiple, min_side))[..., :h, :w]
 
 
 def check_tiling(tile: int, overlap: int, multiple: int) -> None:
@@ -100,11 +110,14 @@ def edge_window(length: int, overlap: int, before: bool, after: bool) -> torch.T
 
 
 def translate_tiled(forward: Forward, x: torch.Tensor, multiple: int, tile: int,
-                    overlap: int) -> torch.Tensor:
-    """Translate N x C x H x W in overlapping tiles of ``tile`` pixels; returns float32 N x C' x H x W."""
+                    overlap: int, min_side: int = 1) -> torch.Tensor:
+    """Translate N x C x H x W in overlapping tiles of ``tile`` pixels; returns float32 N x C' x H x W.
+
+    ``tile`` must be at least ``min_side`` (Runner checks), so every tile is a size the net takes.
+    """
     check_tiling(tile, overlap, multiple)
     h, w = x.shape[-2:]
-    padded = pad_to_multiple(x, multiple)
+    padded = pad_to_multiple(x, multiple, min_side)
     full_h, full_w = padded.shape[-2:]
     if full_h <= tile and full_w <= tile:
         return forward(padded)[..., :h, :w].float()
@@ -141,11 +154,15 @@ class Runner:
     def __init__(self, generator: torch.nn.Module, *, device: str | torch.device = "cpu",
                  mixed_precision: str = "no", channels_last: bool = False, compile: bool = False,
                  tile: int = 0, tile_overlap: int = 64):
-        from translate.generators import size_multiple
+        from translate.generators import size_multiple, smallest_side
         self.device = torch.device(device)
         self.multiple = size_multiple(generator)
+        self.min_side = smallest_side(generator)
         if tile:
             check_tiling(tile, tile_overlap, self.multiple)
+            if tile < self.min_side:
+                raise ValueError(f"--tile {tile} is smaller than the {self.min_side} pixels this "
+                                 f"generator needs; try --tile {padded_side(self.min_side, self.multiple)}")
         self.tile, self.tile_overlap, self.channels_last = tile, tile_overlap, channels_last
         dtypes = {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}
         if mixed_precision not in dtypes:
@@ -167,7 +184,8 @@ class Runner:
         with torch.inference_mode():
             x = x.to(self.device)
             if self.tile:
-                y = translate_tiled(self.forward, x, self.multiple, self.tile, self.tile_overlap)
+                y = translate_tiled(self.forward, x, self.multiple, self.tile, self.tile_overlap,
+                                    self.min_side)
             else:
-                y = translate_padded(self.forward, x, self.multiple)
+                y = translate_padded(self.forward, x, self.multiple, self.min_side)
             return y.cpu()

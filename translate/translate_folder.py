@@ -158,8 +158,10 @@ class DecodeDataset(Dataset):
         self.resize = None
         if preprocess != "none":  # the classic test-time resizing, from datasets.transforms
             mode = "resize_and_crop" if preprocess == "resize" else "scale_width"
+            # size_multiple 1: no rounding here, the Runner pads to what the generator needs.
             self.resize = SimpleNamespace(preprocess=mode, load_size=load_size, crop_size=1 if
-                                          mode == "scale_width" else load_size, no_flip=True)
+                                          mode == "scale_width" else load_size, no_flip=True,
+                                          size_multiple=1)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -201,10 +203,15 @@ def _as_list(items):  # collate_fn: records stay separate (errors, sizes); stack
     return items
 
 
+def to_uint8_array(image: torch.Tensor) -> np.ndarray:
+    """C x H x W in [-1, 1] -> H x W (one channel) or H x W x 3 uint8, as outputs are written."""
+    array = ((image.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+    return array[0].numpy() if array.shape[0] == 1 else np.ascontiguousarray(array[:3].permute(1, 2, 0).numpy())
+
+
 def encode(image: torch.Tensor, target: Path, quality: int) -> None:
     """C x H x W in [-1, 1] -> 8-bit file, written under a temporary name and renamed."""
-    array = ((image.clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
-    array = array[0].numpy() if array.shape[0] == 1 else np.ascontiguousarray(array[:3].permute(1, 2, 0).numpy())
+    array = to_uint8_array(image)
     fmt = WRITERS[target.suffix.lower()]
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     buffer = io.BytesIO()   # encode fully first: the file appears only once complete
@@ -257,9 +264,11 @@ def translate_folder(runner, opts: FolderOptions, in_channels: int) -> Summary:
                 indices = [i for i, _ in group]
                 try:
                     out = runner(torch.stack([t for _, t in group]).to(runner.device, non_blocking=True))
-                except RuntimeError as err:  # out of memory, an image too small for the net, ...
+                except Exception as err:  # noqa: BLE001 - out of memory, a shape the net refuses, ...
+                    # Any error of one batch fails its files only (KeyboardInterrupt is no Exception).
                     hint = "; try --tile 512" if "memory" in str(err).lower() else ""
-                    summary.failed += [(paths[i], f"translation failed: {err}{hint}") for i in indices]
+                    reason = _one_line(str(err) or type(err).__name__)
+                    summary.failed += [(paths[i], f"translation failed: {reason}{hint}") for i in indices]
                     bar.update(len(indices))
                     continue
                 for k, index in enumerate(indices):

@@ -33,3 +33,8 @@ def build_generator(name: str, **kwargs) -> nn.Module:
 def size_multiple(net: nn.Module) -> int:
     """The multiple that input H and W must have for this generator."""
     return int(getattr(net, "size_multiple", 1))
+
+
+def smallest_side(net: nn.Module) -> int:
+    """The smallest input H and W this generator runs on (its ``min_side``, else its multiple)."""
+    return int(getattr(net, "min_side", size_multiple(net)))

@@ -36,6 +36,9 @@ class ResnetBlock(nn.Module):
 
 class ResnetGenerator(nn.Module):
     size_multiple = SIZE_MULTIPLE
+    # The bottleneck (1/4 of the input) needs 2x2: instance norm wants more than one value
+    # per channel and the blocks' reflection pads need a side above 1.
+    min_side = 2 * SIZE_MULTIPLE
 
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
                  norm: str = "instance", use_dropout: bool = False, n_blocks: int = 9,

@@ -5,7 +5,9 @@ The trainer talks only to ``TrainingDisplay``:
 * ``loss_log.txt`` / ``loss_log.jsonl`` in the run folder, always;
 * ``web/index.html`` (loss plot and saved pictures) unless ``no_html``;
 * a Visdom display when ``display_id > 0`` (it never blocks or stops training;
-  start a server with ``python -m translate.viewer``).
+  start a server with ``python -m translate.viewer``);
+* TensorBoard event files with ``use_tensorboard`` and a W&B run with ``use_wandb``
+  (tensorboard_log.py, wandb_log.py), each independent of Visdom.
 
 On processes other than the main one (``enabled=False``) every method does nothing.
 """
@@ -18,7 +20,7 @@ from tqdm import tqdm
 
 from .html import TrainingPage, write_results_page
 from .images import atomic_write_text, save_image, tensor_to_image
-from .loss_log import LossLog, read_jsonl
+from .loss_log import LossLog, read_jsonl, write_metrics
 from .server import free_port, start_local_server, wait_until_up
 from .visdom_display import VisdomDisplay, VisdomUnavailableWarning
 
@@ -42,8 +44,13 @@ def format_duration(seconds: float | None) -> str:
 
 
 class TrainingDisplay:
-    def __init__(self, display_cfg, run_dir: Path, name: str, options_text: str, enabled: bool = True):
-        """``display_cfg`` is an options.config.DisplayConfig; ``run_dir`` is checkpoints/NAME."""
+    def __init__(self, display_cfg, run_dir: Path, name: str, options_text: str, enabled: bool = True,
+                 start_iters: int = 0, config: dict | None = None):
+        """``display_cfg`` is an options.config.DisplayConfig; ``run_dir`` is checkpoints/NAME.
+
+        ``start_iters`` is where a resumed run goes on from (TensorBoard and W&B continue
+        their curves there); ``config`` is the resolved config (TrainConfig.to_dict()).
+        """
         self.enabled = bool(enabled)
         self.cfg = display_cfg
         self.name = name
@@ -52,6 +59,8 @@ class TrainingDisplay:
         self.page: TrainingPage | None = None
         self.visdom: VisdomDisplay | None = None
         self.history: list[tuple[float, dict[str, float]]] = []
+        self.sinks: list = []    # TensorBoard, W&B: fed every loss, picture and metric by step
+        self.metric_history: list[tuple[float, dict[str, float]]] = []   # (total_iters, metrics)
         if not self.enabled:
             return
         self.run_dir = Path(run_dir)
@@ -66,6 +75,20 @@ class TrainingDisplay:
                 env=display_cfg.display_env, ncols=display_cfg.display_ncols,
                 winsize=display_cfg.display_winsize, display_id=display_cfg.display_id, name=name)
             self.visdom.show_text(options_text)
+        # Not under display_id: turning Visdom off must not turn these off (classic #1616).
+        try:
+            if display_cfg.use_tensorboard:
+                from .tensorboard_log import TensorBoardLog
+                self.sinks.append(TensorBoardLog(self.run_dir / "tensorboard", start_iters=start_iters,
+                                                 options_text=options_text, config=config,
+                                                 ncols=display_cfg.display_ncols))
+            if display_cfg.use_wandb:
+                from .wandb_log import WandbLog
+                self.sinks.append(WandbLog(self.run_dir, project=display_cfg.wandb_project_name, name=name,
+                                           start_iters=start_iters, config=config))
+        except BaseException:
+            self.close()   # no writer thread left behind when W&B cannot start
+            raise
 
     def restore_history(self, until: float) -> int:
         """Put the losses a resumed run logged up to fractional epoch ``until`` back on the plot.
@@ -98,9 +121,14 @@ class TrainingDisplay:
         return len(restored)
 
     def on_visuals(self, visuals: dict[str, torch.Tensor], epoch: int, iteration: int, save_html: bool) -> None:
-        """Show the current pictures in Visdom; with ``save_html`` also save them to the page."""
+        """Show the current pictures in Visdom; with ``save_html`` also save them to the page.
+
+        ``iteration`` is total_iters, the step of TensorBoard and W&B.
+        """
         if not self.enabled or not visuals:
             return
+        for sink in self.sinks:
+            sink.on_visuals(iteration, visuals)
         if self.visdom is not None:
             self.visdom.show_visuals(visuals)
         if save_html and self.page is not None:
@@ -116,16 +144,26 @@ class TrainingDisplay:
         t_data: float,
         images_per_s: float,
         time_left_s: float | None,
+        total_iters: int | None = None,
+        learning_rates: dict[str, float] | None = None,
     ) -> None:
-        """Log one step (text + JSON lines, printed too), plot it in Visdom and on the page."""
+        """Log one step (text + JSON lines, printed too), plot it in Visdom and on the page.
+
+        ``total_iters`` (iterations done; default: the count of logged steps) is the step of
+        TensorBoard and W&B; ``learning_rates`` ({"G": ..., "D": ...}) go there too.
+        """
         if not self.enabled:
             return
         losses = {str(k): float(v) for k, v in losses.items()}
+        step = len(self.history) + 1 if total_iters is None else int(total_iters)
         line = self.log.write(epoch, iters_in_epoch, losses, t_comp, t_data, extra={
             "frac_epoch": float(frac_epoch), "images_per_s": float(images_per_s),
-            "time_left_s": None if time_left_s is None else float(time_left_s)})
+            "time_left_s": None if time_left_s is None else float(time_left_s), "total_iters": step})
         tqdm.write(line)   # prints above a running progress bar instead of through it
         self.history.append((float(frac_epoch), losses))
+        for sink in self.sinks:
+            sink.on_losses(step, losses, frac_epoch=float(frac_epoch), images_per_s=float(images_per_s),
+                           learning_rates=learning_rates)
         if self.visdom is not None:
             self.visdom.plot_losses(frac_epoch, losses)
             progress = (f"epoch {epoch}, iteration {iters_in_epoch}, {images_per_s:.1f} images/s, "
@@ -134,8 +172,45 @@ class TrainingDisplay:
         if self.page is not None:
             self.page.update_losses(self.history)
 
+    def on_metrics(self, epoch: int, total_iters: int, metrics: dict[str, float]) -> None:
+        """Log one validation (text + JSON lines, printed), plot it on the page, in Visdom,
+        TensorBoard and W&B."""
+        if not self.enabled:
+            return
+        metrics = {str(k): float(v) for k, v in metrics.items()}
+        tqdm.write(write_metrics(self.log, epoch, total_iters, metrics))
+        self.metric_history.append((float(total_iters), metrics))
+        if self.visdom is not None:
+            for name, value in metrics.items():
+                self.visdom.plot_metric(name, total_iters, value)
+        if self.page is not None:
+            self.page.update_metrics(self.metric_history)
+        for sink in self.sinks:
+            sink.on_metrics(epoch, total_iters, metrics)
+
+    def restore_metrics(self, until_iters: int) -> int:
+        """Put a resumed run's validation results up to ``until_iters`` back on the page's plots."""
+        if not self.enabled or not self.log.jsonl_path.exists():
+            return 0
+        try:
+            records = read_jsonl(self.log.jsonl_path)
+        except (OSError, ValueError):
+            return 0
+        points: dict[float, dict[str, float]] = {}   # a later record for an iteration replaces an earlier one
+        for record in records:
+            x, values = (record.get("total_iters"), record.get("metrics")) if isinstance(record, dict) else (0, 0)
+            if isinstance(x, (int, float)) and isinstance(values, dict) and x <= until_iters:
+                points[float(x)] = {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+        self.metric_history = sorted(points.items()) + self.metric_history
+        if self.page is not None and points:
+            self.page.update_metrics(self.metric_history)
+        return len(points)
+
     def close(self) -> None:
-        """Flush the Visdom queue (a few seconds at most) and stop its thread."""
+        """Flush the Visdom queue (a few seconds at most) and stop its thread; close the sinks."""
         if self.visdom is not None:
             self.visdom.close(timeout=5.0)
             self.visdom = None
+        sinks, self.sinks = self.sinks, []
+        for sink in sinks:
+            sink.close()
