@@ -85,6 +85,7 @@ def test_validation_logs_plots_keeps_best_and_resumes_with_it(tmp_path):
     state = torch.load(state_file, weights_only=True)
     state["best"] = {"metric": "l1", "value": 0.0, "total_iters": 4}
     torch.save(state, state_file)
+    ckpt._write_manifest(state_file.parent, state)   # a hand-edited state.pt would otherwise read as damaged
     stamp = (run_dir / "ckpt_best" / "weights.safetensors").stat().st_mtime_ns
     resumed = Trainer(parse_train_options(argv[:-2] + ["--max_iters", "6", "--continue_train"]))
     assert resumed.best["value"] == 0.0
