@@ -161,14 +161,14 @@ def export_generator(gen: nn.Module, output: str | Path, fmt: str, *, in_channel
     smallest = smallest_side(gen)
     if size < smallest:
         raise ExportFlagError(f"--size {size} is below the smallest input this generator translates "
-                          f"({smallest} px a side); use --size {smallest} or more")
+                              f"({smallest} px a side); use --size {smallest} or more")
     meta = {"size_multiple": multiple, "min_size": smallest, "in_channels": in_channels,
             "value_range": "[-1, 1]", "dynamic_size": dynamic_size, **(meta or {})}
+    if fmt not in ("onnx", "torchscript"):
+        raise ExportFlagError(f"unknown --format {fmt!r}; use onnx or torchscript")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = str(output.with_name(f".{output.name}.tmp"))
-    if fmt not in ("onnx", "torchscript"):
-        raise ExportFlagError(f"unknown --format {fmt!r}; use onnx or torchscript")
     example = _example(in_channels, size, multiple, dynamic_size)
     checks = _check_inputs(in_channels, size, multiple, smallest, dynamic_size)
     try:
