@@ -6,6 +6,7 @@ output and, for paired data, the ground truth per row.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from translate import stop_signals
 
@@ -22,11 +23,19 @@ def main(argv: list[str] | None = None) -> int:
     except OptionsError as err:
         print(f"test.py: error: {err}", file=sys.stderr)
         return 2
+    from translate.files import OutputError, check_writable_folder
+    try:  # before loading anything: where the results go must be writable
+        check_writable_folder(Path(cfg.results_dir) / cfg.run.name, "--results_dir")
+    except OutputError as err:
+        print(f"test.py: error: {err}", file=sys.stderr)
+        return 2
     from datasets import DataError
+    from translate.metrics import MetricError
+    from translate.metrics.features import InceptionError
     from translate.testing import run_test
     try:
         run_test(cfg)
-    except (DataError, CheckpointError) as err:
+    except (DataError, CheckpointError, MetricError, InceptionError) as err:
         print(f"test.py: error: {err}", file=sys.stderr)
         return 1
     return 0

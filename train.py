@@ -9,6 +9,7 @@ current iteration and exits 130 (SIGINT) or 143 (SIGTERM); resume with --continu
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from translate import stop_signals
 
@@ -23,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_train_options(argv)
     except OptionsError as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
+    from translate.files import OutputError, check_writable_folder
+    try:  # before any work: a run folder that cannot be written fails now, not after an epoch
+        check_writable_folder(Path(cfg.run.checkpoints_dir) / cfg.run.name, "--checkpoints_dir")
+    except OutputError as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2
     # Until the loop runs (Trainer.fit defers signals to step boundaries), a signal ends the

@@ -185,7 +185,7 @@ def download(name: str, root: str | None = None, *, kind: str | None = None,
     return final
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m datasets.download",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="dataset name, e.g. facades, horse2zebra")
@@ -195,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base_url", default=None,
                         help=f"server to fetch from (default: $TRANSLATE_DATASETS_URL or "
                              f"{DEFAULT_BASE_URL})")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         print(download(args.name, args.root, kind=args.kind, base_url=args.base_url))

@@ -24,10 +24,12 @@ import argparse
 import json
 import os
 import shutil
-import tempfile
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from translate.files import make_staging_folder
 
 from .errors import DataError
 
@@ -203,12 +205,9 @@ def ensure_builtin_dataset(kind: str, root: str | None = None) -> str:
                         f"{MARKER}); pass another --dataroot or remove that folder.")
     parent = os.path.dirname(root)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(root)}-", dir=parent)
+    tmp = str(make_staging_folder(Path(root)))   # mkdir's umask-given mode, unlike mkdtemp's 0700
     try:
         write_dataset(kind, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)    # mkdtemp makes it private (0700)
         if os.path.isdir(root):          # an older version, or an empty folder
             shutil.rmtree(root)
         try:
@@ -221,12 +220,17 @@ def ensure_builtin_dataset(kind: str, root: str | None = None) -> str:
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m datasets.synthetic",
                                      description="Write the built-in toy translation dataset.")
     parser.add_argument("--kind", choices=KINDS, default="paired")
     parser.add_argument("--out", default=None,
                         help="target folder (default: datasets/data/toy_KIND)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         print(ensure_builtin_dataset(args.kind, args.out))

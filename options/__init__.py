@@ -9,8 +9,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from options.config import (DataConfig, DisplayConfig, LossConfig, NetworkConfig, OptimConfig,
-                            RunConfig, TestConfig, TrainConfig, train_config_from_dict)
+from options.config import (DataConfig, DisplayConfig, LossConfig, MetricsConfig, NetworkConfig,
+                            OptimConfig, RunConfig, TestConfig, TrainConfig, train_config_from_dict)
 from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
 from translate.discriminators import build_discriminator
 from translate.generators import GENERATORS, build_generator, size_multiple
@@ -112,8 +112,9 @@ def _probe_sizes(tiny: NetworkConfig, is_train: bool, multiple: int) -> tuple[in
     disc = build_discriminator(tiny.netD, **discriminator_kwargs(tiny, 1)).train()
     multiple = math.lcm(multiple, int(getattr(disc, "size_multiple", 1)))
     first = -(-side // multiple) * multiple
+    # Past the crop size too: a crop the discriminator cannot take is refused with the size it can.
     with torch.no_grad():
-        for trial in range(first, max(first, tiny.crop_size) + 1, multiple):
+        for trial in range(first, 4 * max(first, tiny.crop_size) + 1, multiple):
             try:
                 disc(torch.zeros(1, 1, trial, trial))
                 return multiple, trial
@@ -168,13 +169,10 @@ def _run_config(o, is_train: bool) -> RunConfig:
 
 
 def _check_common(o, multiple: int) -> None:
-    positive = ["batch_size", "ngf", "ndf", "input_nc", "output_nc", "crop_size", "load_size"]
-    for flag in positive:
+    # Each flag's own range is checked while parsing (options/ranges.py); here: combinations.
+    for flag in ("crop_size", "load_size"):  # also the computed defaults
         if getattr(o, flag) < 1:
             raise OptionsError(f"--{flag} must be at least 1 (got {getattr(o, flag)})")
-    for flag in ("num_threads", "vit_pixel_skip"):
-        if getattr(o, flag) < 0:
-            raise OptionsError(f"--{flag} must be 0 or more (got {getattr(o, flag)})")
     if o.input_nc not in (1, 3) or o.output_nc not in (1, 3):
         raise OptionsError("--input_nc and --output_nc must be 1 (grayscale) or 3 (RGB)")
     if o.preprocess in ("resize_and_crop", "scale_width_and_crop") and o.crop_size > o.load_size:
@@ -183,6 +181,31 @@ def _check_common(o, multiple: int) -> None:
     if o.preprocess != "none" and "crop" in o.preprocess and o.crop_size % multiple:
         raise OptionsError(f"--netG {o.netG} needs image sides that are multiples of {multiple}; "
                            f"--crop_size {o.crop_size} is not (try {max(multiple, o.crop_size // multiple * multiple)})")
+    _check_vit(o)
+
+
+def _uses_vit(o) -> bool:
+    return o.netG == "vit_siren" or o.netD == "vit"
+
+
+def _check_vit(o) -> None:
+    if _uses_vit(o) and o.vit_dim % o.vit_heads:
+        raise OptionsError(f"--vit_heads {o.vit_heads} must divide --vit_dim {o.vit_dim} "
+                           f"(each head gets vit_dim / vit_heads channels)")
+
+
+def _check_crop_fits(o, sizes: tuple[int, int], networks: str) -> None:
+    """Where preprocess crops, the networks see crop_size images: they must take that size
+    (the discriminator's receptive field / downsamplings, a ResNet's padding, U-Net and ViT
+    multiples; found by _network_sizes on the real networks)."""
+    multiple, smallest = sizes
+    if "crop" not in o.preprocess or (o.crop_size >= smallest and o.crop_size % multiple == 0):
+        return
+    fits = max(smallest, -(-o.crop_size // multiple) * multiple)
+    names = networks.format(netG=o.netG, netD=getattr(o, "netD", ""))
+    raise OptionsError(f"--crop_size {o.crop_size}: {names} image sides of at least {smallest} px that "
+                       f"are multiples of {multiple}; use --crop_size {fits}" + (" (and --load_size >= it)"
+                       if o.preprocess != "crop" and o.load_size < fits else ""))
 
 
 def _check_train(o) -> None:
@@ -211,16 +234,6 @@ def _check_train(o) -> None:
                            f"{o.output_nc}); set --lambda_identity 0")
     if o.n_epochs < 0 or o.n_epochs_decay < 0 or o.n_epochs + o.n_epochs_decay < 1:
         raise OptionsError("--n_epochs + --n_epochs_decay must be at least 1")
-    if o.pool_size < 0:
-        raise OptionsError("--pool_size must be 0 (no pool) or more")
-    if o.n_critic < 1:
-        raise OptionsError("--n_critic must be at least 1")
-    if not 0 <= o.ema_decay < 1:
-        raise OptionsError("--ema_decay must be in [0, 1), e.g. 0.999")
-    for flag in ("lambda_A", "lambda_B", "lambda_identity", "lambda_L1", "lambda_cs", "lambda_gp",
-                 "lambda_bcr_real", "lambda_bcr_fake", "lambda_cutmix", "lambda_r1", "lr"):
-        if getattr(o, flag) < 0:
-            raise OptionsError(f"--{flag} must not be negative")
     if o.mixed_precision == "fp16" and o.gpu_ids == "-1":
         raise OptionsError("--mixed_precision fp16 needs a GPU; on the CPU use bf16 or no")
     if o.lambda_cutmix > 0 and o.netD != "unet":
@@ -267,8 +280,10 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
     _check_train(o)
     lambda_l1 = o.lambda_L1
     net = _network_config(o)
+    sizes = _network_sizes(o, net, True, multiple)
+    _check_crop_fits(o, sizes, "--netG {netG} and --netD {netD} need")
     return TrainConfig(
-        run=_run_config(o, True), data=_data_config(o, o.phase, _network_sizes(o, net, True, multiple)),
+        run=_run_config(o, True), data=_data_config(o, o.phase, sizes),
         net=net,
         loss=LossConfig(gan_mode=o.gan_mode, lambda_a=o.lambda_A, lambda_b=o.lambda_B,
                         lambda_identity=o.lambda_identity if o.model != "pix2pix" else 0.0,
@@ -289,26 +304,63 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
                               display_ncols=o.display_ncols, display_freq=o.display_freq,
                               display_winsize=o.display_winsize, update_html_freq=o.update_html_freq,
                               print_freq=o.print_freq, no_html=o.no_html, **_logging_fields(o)),
-        flags=_flags_with_defaults(o, True))
+        flags=_flags_with_defaults(o, True), metrics=_metrics_config(o, True))
+
+
+def _metrics_config(o, is_train: bool) -> MetricsConfig:
+    """The metrics flags, checked (see translate/metrics for the METRICS table)."""
+    from translate.metrics import DEFAULT_VAL_METRICS, METRICS
+    if o.kid_subsets < 1 or o.kid_subset_size < 2 or o.metrics_batch_size < 1:
+        raise OptionsError("--kid_subsets and --metrics_batch_size must be at least 1, --kid_subset_size at least 2")
+    common = dict(inception=o.inception, kid_subsets=o.kid_subsets, kid_subset_size=o.kid_subset_size,
+                  batch_size=o.metrics_batch_size)
+    if not is_train:
+        return MetricsConfig(enabled=o.metrics, **common)
+    if o.val_freq < 0 or o.val_max_size < 2:
+        raise OptionsError("--val_freq must be 0 (off) or more and --val_max_size at least 2")
+    paired = o.dataset_mode in PAIRED_DATASET_MODES + ("synthetic_paired",)
+    if o.val_metrics is None:
+        names = DEFAULT_VAL_METRICS[paired]
+    else:
+        names = tuple(dict.fromkeys(t.strip() for t in o.val_metrics.split(",") if t.strip()))
+        unknown = [n for n in names if n not in METRICS]
+        if unknown or not names:
+            raise OptionsError(f"--val_metrics: unknown metric {', '.join(unknown) or '(none given)'}; "
+                               f"choose from {', '.join(sorted(METRICS))}")
+        unpaired_only = [n for n in names if METRICS[n].needs_paired and not paired]
+        if unpaired_only:
+            raise OptionsError(f"--val_metrics {', '.join(unpaired_only)} need paired data "
+                               f"(--dataset_mode aligned); on unpaired data use kid,fid")
+    if o.save_best is not None and o.val_freq == 0:
+        raise OptionsError(f"--save_best {o.save_best} needs validation: set --val_freq N (iterations)")
+    if o.save_best is not None and o.save_best not in names:
+        raise OptionsError(f"--save_best {o.save_best} is not computed: add it to --val_metrics "
+                           f"(computed: {','.join(names)})")
+    return MetricsConfig(val_freq=o.val_freq, val_phase=o.val_phase, val_max_size=o.val_max_size,
+                         val_metrics=names if o.val_freq > 0 else (), save_best=o.save_best, **common)
 
 
 def parse_test_options(argv: Sequence[str] | None = None) -> TestConfig:
     o, _ = _parse(argv, is_train=False)
     # Classic test-time settings: in order, no flips, one image at a time, no workers.
     o.serial_batches, o.no_flip, o.num_threads = True, True, 0
-    multiple = _generator_multiple(_with_saved_generator(o))
+    saved = _with_saved_generator(o)
+    multiple = _generator_multiple(saved)
     _sizes(o, o.dataroot is None, is_train=False, multiple=multiple)
     _check_common(o, multiple)
     if o.num_test < 1:
         raise OptionsError("--num_test must be at least 1")
     net = _network_config(o)
+    # The sizes of the generator that will run: the saved one, for runs trained here.
+    sizes = _network_sizes(o, _network_config(_with_saved_generator(o)), False, multiple)
+    _check_crop_fits(_with_saved_generator(o), sizes, "--netG {netG} needs")
     return TestConfig(
-        run=_run_config(o, False), data=_data_config(o, o.phase, _network_sizes(o, net, False, multiple)),
+        run=_run_config(o, False), data=_data_config(o, o.phase, sizes),
         net=net,
         results_dir=o.results_dir, aspect_ratio=o.aspect_ratio, eval=o.eval, num_test=o.num_test,
         model_suffix=o.model_suffix, html_page_size=o.html_page_size,
         mixed_precision=o.mixed_precision, channels_last=o.channels_last, compile=o.compile,
-        flags=_flags_with_defaults(o, False))
+        flags=_flags_with_defaults(o, False), metrics=_metrics_config(o, False))
 
 
 def _with_saved_generator(o):

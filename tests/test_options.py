@@ -53,17 +53,66 @@ def test_builtin_data_uses_smaller_default_sizes():
     (["--model", "pix2pix", "--dataset_mode", "unaligned"], "needs paired data"),
     (["--load_size", "100", "--crop_size", "128"], "larger than --load_size"),
     (["--model", "pix2pix", "--crop_size", "128", "--load_size", "143"], "multiples of 256"),
-    (["--batch_size", "0"], "--batch_size"),
-    (["--input_nc", "4", "--lambda_identity", "0"], "1 (grayscale) or 3"),
+    (["--input_nc", "2", "--lambda_identity", "0"], "1 (grayscale) or 3"),
     (["--diffaugment", "color,blur"], "blur"),
     (["--gpu_ids", "x"], "--gpu_ids"),
-    (["--n_critic", "0"], "--n_critic"),
-    (["--vit_pixel_skip", "-1"], "--vit_pixel_skip must be 0 or more"),
+    # The discriminator's receptive field / downsamplings against the crop size (70x70 PatchGAN: 24 px).
+    (["--crop_size", "16", "--load_size", "16"], "--crop_size 16: --netG resnet_9blocks and --netD basic need"),
+    (["--crop_size", "20", "--load_size", "20"], "at least 24 px that are multiples of 4; use --crop_size 24"),
+    (["--netD", "multiscale", "--num_D", "3", "--crop_size", "64", "--load_size", "64"], "use --crop_size 96"),
+    (["--netD", "n_layers", "--n_layers_D", "5", "--crop_size", "64", "--load_size", "64"], "use --crop_size 96"),
+    (["--netD", "unet", "--crop_size", "36", "--load_size", "36"], "multiples of 16; use --crop_size 48"),
+    (["--netD", "pixel", "--crop_size", "4", "--load_size", "4"], "at least 8 px"),  # the ResNet's padding
+    (["--netG", "vit_siren", "--vit_heads", "5"], "--vit_heads 5 must divide --vit_dim 384"),
     (["--model", "pix2pix", "--lambda_L1", "0", "--adaptive_gan_weight"], "reconstruction term"),
 ])
 def test_bad_combinations_name_the_flag(argv, message):
     with pytest.raises(OptionsError, match=re.escape(message)):
         parse_train_options(argv)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--batch_size", "0"], "--batch_size: '0' is not an integer in [1, 4096]"),
+    (["--n_critic", "0"], "--n_critic: '0' is not an integer in [1, 100]"),
+    (["--vit_pixel_skip", "-1"], "--vit_pixel_skip: '-1' is not an integer in [0, 1024]"),
+    (["--lambda_L1", "nan"], "--lambda_L1: 'nan' is not a finite number in [0, 1000000]"),
+    (["--lambda_A", "inf"], "--lambda_A: 'inf' is not a finite number"),
+    (["--lr", "inf"], "--lr: 'inf' is not a finite number in (0, 1]"),
+    (["--lr", "0"], "--lr: '0' is not a finite number in (0, 1]"),
+    (["--beta1", "5"], "--beta1: '5' is not a finite number in [0, 1)"),
+    (["--lr_policy", "step", "--lr_decay_iters", "0"], "--lr_decay_iters: '0' is not an integer in [1,"),
+    (["--vit_patch_size", "0"], "--vit_patch_size: '0' is not an integer in [1, 256]"),
+    (["--num_D", "0"], "--num_D: '0' is not an integer in [1, 8]"),
+    (["--ngf", "1e30"], "--ngf: '1e30' is not an integer in [1, 4096]"),
+    (["--max_dataset_size", "0"], "--max_dataset_size: '0' is not a number >= 1"),
+])
+def test_values_out_of_range_stop_with_one_line_naming_flag_and_range(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_train_options(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--aspect_ratio", "0"], "--aspect_ratio: '0' is not a finite number in (0, 100]"),
+    (["--html_page_size", "0"], "--html_page_size: '0' is not an integer in [1, 100000]"),
+    (["--num_test", "-1"], "--num_test: '-1' is not an integer"),
+])
+def test_test_py_values_out_of_range_stop_at_start_up(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_test_options(argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_test_py_checks_the_crop_size_against_the_generator():
+    with pytest.raises(OptionsError, match="--crop_size 4: --netG resnet_6blocks needs .* use --crop_size 8"):
+        parse_test_options(["--netG", "resnet_6blocks", "--crop_size", "4", "--load_size", "4"])
+
+
+def test_classic_values_at_the_edges_of_the_ranges_still_parse():
+    c = parse_train_options(["--display_id", "-1", "--pool_size", "0", "--lambda_identity", "0",
+                             "--max_dataset_size", "inf", "--beta1", "0", "--print_freq", "0"])
+    assert (c.display.display_id, c.optim.pool_size, c.data.max_dataset_size) == (-1, 0, None)
 
 
 def test_unknown_network_lists_valid_names(capsys):

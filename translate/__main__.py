@@ -12,7 +12,6 @@ from translate import stop_signals
 if __name__ == "__main__":
     stop_signals.exit_during_imports()
 
-import argparse
 import copy
 import dataclasses
 import signal
@@ -23,17 +22,21 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from translate._checkout import import_from_checkout
 from translate.checkpoint import CheckpointError
 from translate.export import load_run_generator
+from translate.files import check_writable_folder
 from translate.tiling import Runner, translate_padded
 from translate.translate_folder import (PREPROCESS, SAVE_FORMATS, FolderError, FolderOptions, Summary,
                                         encode, image_io, plan_jobs, translate_folder)
 
+import_from_checkout("options")
+from options.ranges import SIDE, WORKERS, FlagParser, floats, ints, quiet_parser  # noqa: E402
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m translate", description="Translate a folder tree of "
-                                "images with a trained run (its saved config rebuilds the networks).",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+def build_parser() -> FlagParser:
+    p = quiet_parser(prog="python -m translate", description="Translate a folder tree of "
+                     "images with a trained run (its saved config rebuilds the networks).")
     p.add_argument("input_dir", metavar="DIR", help="folder of images (searched recursively)")
     p.add_argument("--name", required=True, help="run name: checkpoints_dir/name")
     p.add_argument("--output", required=True, help="output folder; mirrors DIR's tree")
@@ -43,22 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the direction the run was trained in; the other one uses gen_ba")
     p.add_argument("--save_format", choices=SAVE_FORMATS, default="same",
                    help="same keeps each input's suffix (jpg, png, webp, bmp, tif); outputs are 8-bit")
-    p.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality")
-    p.add_argument("--batch_size", type=int, default=1, help="images of the same size per forward pass")
-    p.add_argument("--num_workers", type=int, default=2, help="decoding processes (0: in the main process)")
-    p.add_argument("--num_writers", type=int, default=2, help="encoding / writing threads")
+    p.add_argument("--quality", type=ints(1, 100), default=95, help="JPEG / WebP quality")
+    p.add_argument("--batch_size", type=ints(1, 4096), default=1, help="images of the same size per forward pass")
+    p.add_argument("--num_workers", type=WORKERS, default=2, help="decoding processes (0: in the main process)")
+    p.add_argument("--num_writers", type=ints(1, 256), default=2, help="encoding / writing threads")
     p.add_argument("--mixed_precision", choices=("no", "bf16", "fp16"), default="no")
     p.add_argument("--channels_last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the generator")
-    p.add_argument("--tile", type=int, default=0, help="translate in tiles of this size (0: whole images)")
-    p.add_argument("--tile_overlap", type=int, default=64, help="pixels shared by neighbouring tiles")
+    p.add_argument("--tile", type=ints(0, 65536), default=0, help="translate in tiles of this size (0: whole images)")
+    p.add_argument("--tile_overlap", type=ints(0, 32768), default=64, help="pixels shared by neighbouring tiles")
     p.add_argument("--preprocess", choices=PREPROCESS, default="none",
                    help="none: each image at its own size; resize: load_size square; scale_width")
-    p.add_argument("--load_size", type=int, default=256, help="size for --preprocess resize / scale_width")
+    p.add_argument("--load_size", type=SIDE, default=256, help="size for --preprocess resize / scale_width")
     p.add_argument("--skip_existing", action="store_true", help="skip inputs whose output exists (resume)")
     p.add_argument("--html", action="store_true", help="write OUTDIR/index.html of before/after pairs")
     p.add_argument("--gpu_ids", default="0", help="GPU to use (the first id); -1 for the CPU")
-    p.add_argument("--max_megapixels", type=float, default=None,
+    p.add_argument("--max_megapixels", type=floats(0, 1e6, low_open=True), default=None,
                    help="accept images up to this size (PIL refuses ~89 MP as decompression bombs)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     p.add_argument("--benchmark", action="store_true",
@@ -84,16 +87,6 @@ def _warn_slow_precision(device: str, precision: str) -> None:
     if check is not None and not check():
         print(f"note: this CPU has no native {precision} support (AVX512-BF16/AMX); "
               f"--mixed_precision {precision} is likely slower than --mixed_precision no", file=sys.stderr)
-
-
-def _check(args) -> None:
-    for flag in ("batch_size", "num_writers", "load_size"):
-        if getattr(args, flag) < 1:
-            raise FolderError(f"--{flag} must be at least 1")
-    if args.num_workers < 0 or args.tile < 0:
-        raise FolderError("--num_workers and --tile must not be negative")
-    if not 1 <= args.quality <= 100:
-        raise FolderError("--quality must be between 1 and 100")
 
 
 def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int, *,
@@ -160,10 +153,19 @@ def format_summary(summary: Summary, opts: FolderOptions) -> str:
     return "\n".join(lines)
 
 
+def parse_args(argv: list[str] | None = None):
+    """The flags, each checked against its range: a bad value exits 2 with a one-line message.
+
+    --tile against the generator's multiple and --tile_overlap against --tile are checked
+    (tiling.check_tiling) once the run is loaded, before any image is read.
+    """
+    return build_parser().parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
-        _check(args)
+        check_writable_folder(args.output, "--output")   # before loading or translating anything
         if args.max_megapixels:  # set before the workers fork, so they inherit it
             Image.MAX_IMAGE_PIXELS = int(args.max_megapixels * 1e6)
         run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)

@@ -31,9 +31,11 @@ def load_generators(run_dir: str | Path, label: str, *, model: str, net: Network
     Our checkpoints carry their config, so the networks are rebuilt from it and
     ``net`` is ignored; classic ``<label>_net_G*.pth`` files are built from ``net``.
     EMA weights (``ema_gen_*``) are used when the checkpoint has them, unless ``ema`` is False.
+    A damaged ``latest`` falls back to the newest intact checkpoint, with a warning on stderr
+    (see checkpoint.find_intact_checkpoint); damaged files are errors naming them.
     """
     run_dir = Path(run_dir)
-    found = ckpt.find_checkpoint(run_dir, label)
+    found = ckpt.find_intact_checkpoint(run_dir, label)
     if found is not None:
         weights, config = ckpt.load_checkpoint(found)
         trained = train_config_from_dict(config)

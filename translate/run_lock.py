@@ -35,8 +35,10 @@ except ImportError:  # not POSIX: fall back to the PID check alone
 
 LOCK_NAME = "train.lock"
 # What a training writes into its run folder; --start_over removes exactly these.
-RUN_FILES = ("loss_log.txt", "loss_log.jsonl", "train_opt.txt", "train_config.json")
-RUN_FOLDERS = ("web",)
+# (wandb_run_id.txt: so that the new run is a new W&B run; W&B's own local wandb/ folder is kept,
+# it may hold data not yet synced.)
+RUN_FILES = ("loss_log.txt", "loss_log.jsonl", "train_opt.txt", "train_config.json", "wandb_run_id.txt")
+RUN_FOLDERS = ("web", "tensorboard")
 
 
 class RunFolderError(RuntimeError):

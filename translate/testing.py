@@ -62,9 +62,13 @@ def run_test(cfg: TestConfig) -> Path:
     image_dir = out_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     labels = ROWS["test" if model == "test" else loaded.model]
+    if cfg.metrics.enabled and not any(f in labels and r in labels for f, r in METRIC_PAIRS):
+        from translate.metrics import MetricError
+        raise MetricError("--metrics needs target images to compare with: --model test (one folder) has "
+                          "none; use `python -m translate.metrics FAKE_DIR REAL_DIR`")
     amp = (torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[cfg.mixed_precision])
            if cfg.mixed_precision != "no" else contextlib.nullcontext())
-    rows, done = [], 0
+    rows, done, saved = [], 0, {}
     total = min(cfg.num_test, len(dataset))
     # A stop signal ends the loop between batches; the page then shows what was translated.
     with stop_signals.deferred("stopping after this batch and writing the results page",
@@ -87,19 +91,61 @@ def run_test(cfg: TestConfig) -> Path:
                     name = f"{stem}_{label}.png"
                     save_image(image, image_dir / name)
                     row.append((label, f"images/{name}"))
+                    saved.setdefault(label, []).append(str(image_dir / name))
                 rows.append((stem, row))
                 done += 1
                 bar.update(1)
         if hasattr(loader, "shutdown_workers"):
             loader.shutdown_workers()   # while signals still wait: no worker join is interrupted
+        metrics = None
+        if cfg.metrics.enabled and stop.signum is None:
+            try:
+                with stop_signals.raising():   # metrics can take minutes: a Ctrl-C skips them, the page stays
+                    metrics = _metrics(cfg, saved, bool(getattr(dataset, "paired", False)), device, out_dir)
+            except stop_signals.Interrupted as late:
+                stop.signum = late.signum
         pages = write_results_page(out_dir, f"{cfg.run.name} {cfg.data.phase} {cfg.run.epoch}", rows,
-                                   page_size=cfg.html_page_size)
+                                   page_size=cfg.html_page_size, metrics=metrics)
     if stop.signum is not None:
         print(f"Stopped by {stop.name} after {done} of {total} images (translated with {loaded.source}); "
               f"results page of those: {pages[0]}\nRun the same command again to translate all of them.")
         raise stop_signals.Interrupted(stop.signum, reported=True)   # test.py exits 130 / 143
     print(f"Translated {done} images with {loaded.source}\nResults page: {pages[0]}")
     return Path(pages[0])
+
+
+# test.py --metrics: which saved images are compared with which (translation, ground truth / target).
+METRIC_PAIRS = (("fake_B", "real_B"), ("fake_A", "real_A"))
+
+
+def _metrics(cfg: TestConfig, saved: dict[str, list[str]], paired: bool, device, out_dir: Path) -> dict:
+    """FID/KID of each translation against the real images of its target domain (and, on paired
+    data, L1/PSNR/SSIM against the ground truth); written to out_dir/metrics.json."""
+    import json
+    from translate.checkpoint import atomic_write_text
+    from translate.metrics import folders
+    from translate.metrics.statistics import MetricError
+    todo = [(f, r) for f, r in METRIC_PAIRS if saved.get(f) and saved.get(r)]
+    if not todo:
+        raise MetricError("--metrics needs target images to compare with: --model test (one folder) has "
+                          "none; use `python -m translate.metrics FAKE_DIR REAL_DIR`")
+    results = {}
+    for fake, real in todo:
+        names = ("fid", "kid") + (folders.PAIRED_METRICS if paired else ())
+        # Paired: files <stem>_fake_B.png and <stem>_real_B.png match once the label is cut off.
+        pairs = list(zip(saved[fake], saved[real]))
+        m = cfg.metrics
+        result = folders.compare(saved[fake], saved[real], paired=False, metrics=("fid", "kid"),
+                                 inception=m.inception, batch_size=m.batch_size, device=str(device),
+                                 kid_subsets=m.kid_subsets, kid_subset_size=m.kid_subset_size)
+        if paired:
+            result.update(folders.paired_values(pairs, folders.PAIRED_METRICS, result["skipped"]))
+            result["n_pairs"] = len(pairs)
+        results[fake] = {"against": real, "paired": paired, "metrics": list(names), **result}
+        print(f"{fake} vs {real}:\n{folders.format_report(result)}")
+    atomic_write_text(out_dir / "metrics.json", json.dumps(results, indent=2))
+    print(f"Metrics: {out_dir / 'metrics.json'}")
+    return results
 
 
 def _aspect(image, ratio: float):

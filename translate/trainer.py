@@ -58,10 +58,12 @@ class Trainer:
         self._build_data()
         self._build_model()
         self.epoch, self.epoch_iter, self.total_iters, self.steps, self.bad_steps = cfg.optim.epoch_count, 0, 0, 0, 0
+        self.best = None   # {"metric", "value", "total_iters"} of ckpt_best (--save_best)
         if cfg.run.continue_train:
             self._resume()
         self.display = None
         self._stop, self.stop_signal = None, None   # fit(): the stop request and the signal that stopped it
+        self.validator = self._build_validator()
 
     # ---- set-up ----------------------------------------------------------
     def _build_data(self) -> None:
@@ -294,6 +296,7 @@ class Trainer:
                 self.display.on_visuals(visual_names(images), self.epoch, self.total_iters, save_html)
             if crossed(cfg.run.save_latest_freq):
                 self.save(f"iter_{self.total_iters}" if cfg.run.save_by_iter else "latest")
+            self._maybe_validate(before)
             t_data_start = time.perf_counter()
             if self._reached_max_iters() or self._stop_agreed():
                 return
@@ -332,6 +335,7 @@ class Trainer:
             "pools": {d: p.state_dict() for d, p in self.pools.items()}, "rng": capture_rng(),
             # fp16's loss scale (Accelerate's GradScaler); None in fp32 and bf16.
             "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler else None,
+            "best": self.best,
         }
 
     def save(self, label: str) -> None:
@@ -344,7 +348,7 @@ class Trainer:
 
     def _resume(self) -> None:
         label = self.cfg.run.epoch
-        found = ckpt.find_checkpoint(self.run_dir, label)
+        found = ckpt.find_intact_checkpoint(self.run_dir, label, with_state=True)  # falls back if damaged
         if found is None:
             self._resume_classic(label)
             return
@@ -370,6 +374,7 @@ class Trainer:
         self.epoch, self.epoch_iter = state["epoch"], state["epoch_iter"]
         self.total_iters, self.steps = state["total_iters"], state["steps"]
         restore_rng(state["rng"])
+        self.best = state.get("best")
         if self.is_main:
             print(f"Resumed from {found}: epoch {self.epoch}, iteration {self.total_iters}")
 
@@ -387,6 +392,55 @@ class Trainer:
             ema.shadow_module.load_state_dict(self.raw_nets[name].state_dict())
         if self.is_main:
             print(f"Loaded classic weights {label}_net_*.pth; optimizers start fresh at epoch {self.epoch}")
+
+
+    # ---- validation (--val_freq, --save_best; translate/metrics) --------
+    def _build_validator(self):
+        if self.cfg.metrics.val_freq <= 0:
+            return None
+        from translate.metrics.validation import Validator
+        return Validator(self.cfg.data, self.cfg.metrics, self.run_dir, self.device)
+
+    def _maybe_validate(self, before: int) -> None:
+        freq = self.cfg.metrics.val_freq
+        if self.validator is not None and before // freq != self.total_iters // freq:
+            self.validate()
+
+    def validate(self) -> dict[str, float]:
+        """Main process: metrics on the validation split; others wait for them. Keeps ckpt_best."""
+        from accelerate.utils import broadcast_object_list
+        from translate.metrics.validation import is_better
+        metrics = None
+        if self.is_main:
+            rng = capture_rng()   # validation must not change the training's random stream
+            gens = {n: (self.emas[n].shadow_module if n in self.emas else self.raw_nets[n]) for n in self.gen_names}
+            modes = {n: g.training for n, g in gens.items()}
+            t0 = time.perf_counter()
+            try:
+                for g in gens.values():
+                    g.eval()
+                metrics = self.validator.run(gens)
+            finally:
+                for n, g in gens.items():
+                    g.train(modes[n])
+                restore_rng(rng)
+            tqdm.write(f"validation at iteration {self.total_iters}: {time.perf_counter() - t0:.1f} s")
+            if self.display is not None:   # logs and prints the numbers
+                if self.cfg.run.continue_train and not self.display.metric_history:
+                    self.display.restore_metrics(self.total_iters - 1)   # the plot goes on from before
+                self.display.on_metrics(self.epoch, self.total_iters, metrics)
+        if self.accelerator.num_processes > 1:   # the other processes wait here for rank 0
+            metrics = broadcast_object_list([metrics])[0]
+        name = self.cfg.metrics.save_best
+        if name and metrics.get(name) is not None:
+            if self.best is not None and self.best.get("metric") != name:
+                self.best = None   # resumed with another --save_best: start over
+            if is_better(name, metrics[name], None if self.best is None else self.best["value"]):
+                self.best = {"metric": name, "value": float(metrics[name]), "total_iters": self.total_iters}
+                self.save("best")
+                if self.is_main:
+                    tqdm.write(f"new best {name} {metrics[name]:.4g}: saved {self.run_dir / 'ckpt_best'}")
+        return metrics
 
 
 def _fused_adam_supported(device: torch.device) -> bool:

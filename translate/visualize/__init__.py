@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .html import TrainingPage, write_results_page
 from .images import atomic_write_text, save_image, tensor_to_image
-from .loss_log import LossLog, read_jsonl
+from .loss_log import LossLog, read_jsonl, write_metrics
 from .server import free_port, start_local_server, wait_until_up
 from .visdom_display import VisdomDisplay, VisdomUnavailableWarning
 
@@ -60,6 +60,7 @@ class TrainingDisplay:
         self.visdom: VisdomDisplay | None = None
         self.history: list[tuple[float, dict[str, float]]] = []
         self.sinks: list = []    # TensorBoard, W&B: fed every loss, picture and metric by step
+        self.metric_history: list[tuple[float, dict[str, float]]] = []   # (total_iters, metrics)
         if not self.enabled:
             return
         self.run_dir = Path(run_dir)
@@ -172,12 +173,38 @@ class TrainingDisplay:
             self.page.update_losses(self.history)
 
     def on_metrics(self, epoch: int, total_iters: int, metrics: dict[str, float]) -> None:
-        """Validation metrics at ``total_iters``: to TensorBoard and W&B."""
+        """Log one validation (text + JSON lines, printed), plot it on the page, in Visdom,
+        TensorBoard and W&B."""
         if not self.enabled:
             return
         metrics = {str(k): float(v) for k, v in metrics.items()}
+        tqdm.write(write_metrics(self.log, epoch, total_iters, metrics))
+        self.metric_history.append((float(total_iters), metrics))
+        if self.visdom is not None:
+            for name, value in metrics.items():
+                self.visdom.plot_metric(name, total_iters, value)
+        if self.page is not None:
+            self.page.update_metrics(self.metric_history)
         for sink in self.sinks:
             sink.on_metrics(epoch, total_iters, metrics)
+
+    def restore_metrics(self, until_iters: int) -> int:
+        """Put a resumed run's validation results up to ``until_iters`` back on the page's plots."""
+        if not self.enabled or not self.log.jsonl_path.exists():
+            return 0
+        try:
+            records = read_jsonl(self.log.jsonl_path)
+        except (OSError, ValueError):
+            return 0
+        points: dict[float, dict[str, float]] = {}   # a later record for an iteration replaces an earlier one
+        for record in records:
+            x, values = (record.get("total_iters"), record.get("metrics")) if isinstance(record, dict) else (0, 0)
+            if isinstance(x, (int, float)) and isinstance(values, dict) and x <= until_iters:
+                points[float(x)] = {k: float(v) for k, v in values.items() if isinstance(v, (int, float))}
+        self.metric_history = sorted(points.items()) + self.metric_history
+        if self.page is not None and points:
+            self.page.update_metrics(self.metric_history)
+        return len(points)
 
     def close(self) -> None:
         """Flush the Visdom queue (a few seconds at most) and stop its thread; close the sinks."""

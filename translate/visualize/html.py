@@ -84,6 +84,7 @@ class TrainingPage:
         self.refresh_s = refresh_s
         self.index_path = self.web_dir / "index.html"
         self._history: list[tuple[float, dict[str, float]]] = []
+        self._metrics: list[tuple[float, dict[str, float]]] = []   # (iteration, validation metrics)
         self._steps = self._load_manifest()
 
     def _load_manifest(self) -> list[dict]:
@@ -115,12 +116,24 @@ class TrainingPage:
         self._history = [(float(x), dict(losses)) for x, losses in history]
         self.render()
 
+    def update_metrics(self, history: History) -> None:
+        """Replace the validation history ([(iteration, {metric: value})]) and re-render."""
+        self._metrics = [(float(x), dict(values)) for x, values in history]
+        self.render()
+
     def render(self) -> Path:
         doc = _new_document(self.title, self.refresh_s)
         with doc:
             tags.h1(self.title)
             tags.h2("Losses")
             tags.div(raw(loss_plot_svg(self._history)), cls="plot")
+            if self._metrics:
+                tags.h2("Validation metrics")
+                names = list(dict.fromkeys(n for _, values in self._metrics for n in values))
+                for name in names:   # one plot each: their scales differ (PSNR ~20, KID ~0.01)
+                    series = [(x, {name: v[name]}) for x, v in self._metrics if name in v]
+                    tags.div(raw(loss_plot_svg(series, title=name, x_label="iteration", y_label=name,
+                                               height=220)), cls="plot metric-plot")
             tags.h2("Images")
             if not self._steps:
                 tags.p("No images saved yet.")
@@ -147,16 +160,38 @@ def _pager(number: int, count: int) -> tags.nav:
     return nav
 
 
+def _metrics_table(metrics: dict) -> tags.table:
+    """test.py --metrics: one row per translation, one column per number."""
+    columns = [c for c in ("fid", "kid_x1000", "l1", "psnr", "ssim", "n_fake", "n_real", "n_pairs")
+               if any(c in m for m in metrics.values())]
+    heads = {"fid": "FID", "kid_x1000": "KID x 1000", "l1": "L1", "psnr": "PSNR (dB)", "ssim": "SSIM",
+             "n_fake": "images", "n_real": "real images", "n_pairs": "pairs"}
+    table = tags.table(cls="metrics", border="1", style="border-collapse: collapse; margin-bottom: 1em")
+    header = table.add(tags.tr())
+    header.add(tags.th("translation"), tags.th("against"))
+    for c in columns:
+        header.add(tags.th(heads[c]))
+    for label, values in metrics.items():
+        row = table.add(tags.tr())
+        row.add(tags.td(str(label)), tags.td(str(values.get("against", ""))))
+        for c in columns:
+            v = values.get(c)
+            row.add(tags.td("" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))))
+    return table
+
+
 def write_results_page(
     out_dir: str | Path,
     title: str,
     rows: Sequence[tuple[str, Sequence[tuple[str, str]]]],
     page_size: int = 100,
     width: int = 256,
+    metrics: dict | None = None,
 ) -> list[Path]:
     """Write ``index.html`` (and ``index_2.html`` ... when rows exceed ``page_size``).
 
-    ``rows`` is ``[(name, [(label, image path relative to out_dir), ...]), ...]``.
+    ``rows`` is ``[(name, [(label, image path relative to out_dir), ...]), ...]``;
+    ``metrics`` (test.py --metrics: {translation label: {metric: value}}) is shown on the first page.
     Returns the written pages in order.
     """
     if page_size < 1:
@@ -170,6 +205,11 @@ def write_results_page(
         doc = _new_document(title if count == 1 else f"{title} ({number}/{count})")
         with doc:
             tags.h1(title)
+            if metrics and number == 1:
+                tags.h2("Metrics")
+                _metrics_table(metrics)
+                for note in dict.fromkeys(n for m in metrics.values() for n in m.get("notes", [])):
+                    tags.p(f"note: {note}", cls="note")
             if count > 1:
                 _pager(number, count)
             if not chunk:

@@ -5,20 +5,22 @@ values in [-1, 1] (C x H x W, or 1 x C x H x W where only the first item of
 the batch is shown).  Pictures come out as H x W x 3 uint8 numpy arrays.
 
 Every file is written under a temporary name in the destination folder and
-then moved into place with ``os.replace``, so a reader (a browser refreshing
-the training page, a second process) never sees half a file.
+then moved into place with ``os.replace`` (translate/files.py), so a reader (a
+browser refreshing the training page, a second process) never sees half a file;
+its permissions follow the umask, as open() does.
 """
 from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from translate import files
 
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".webp": "WEBP"}
 
@@ -66,31 +68,14 @@ def as_uint8_rgb(image: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(array[:, :, :3])
 
 
-def _atomic_write(path: str | os.PathLike, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; pages are meant to be read
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    return _atomic_write(path, lambda handle: handle.write(data))
+    """Write ``data`` so that ``path`` holds either the old or the new bytes (translate.files)."""
+    return files.write_bytes(path, data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` as UTF-8 so that ``path`` holds either the old or the new text."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    return files.write_text(path, text)
 
 
 def encode_image(image: np.ndarray | torch.Tensor, fmt: str = "PNG") -> bytes:

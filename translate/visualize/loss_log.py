@@ -72,6 +72,24 @@ class LossLog:
         return line
 
 
+def format_metrics_line(epoch: int, iters: int, metrics: dict[str, float]) -> str:
+    terms = " ".join(f"{name}: {float(value):.4g}" for name, value in metrics.items())
+    return f"(epoch: {int(epoch)}, total_iters: {int(iters)}) validation {terms}"
+
+
+def write_metrics(log: LossLog, epoch: int, total_iters: int, metrics: dict[str, float]) -> str:
+    """Append one validation result to both logs ({"metrics": ...} records in the JSON lines)."""
+    metrics = {str(k): float(v) for k, v in metrics.items()}
+    line = format_metrics_line(epoch, total_iters, metrics)
+    with open(log.txt_path, "a", encoding="utf-8") as out:
+        out.write(line + "\n")
+    record = {"time": round(time.time(), 3), "epoch": int(epoch), "total_iters": int(total_iters),
+              "metrics": {k: _finite_or_none(v) for k, v in metrics.items()}}
+    with open(log.jsonl_path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(record, allow_nan=False) + "\n")
+    return line
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSON-lines file; a last line cut short (a crash mid-write) is skipped."""
     lines = Path(path).read_text(encoding="utf-8").splitlines()

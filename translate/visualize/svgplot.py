@@ -71,6 +71,8 @@ def loss_plot_svg(
     height: int = 320,
     title: str = "Training losses",
     max_points: int = 1000,
+    x_label: str = "epoch",
+    y_label: str = "loss",
 ) -> str:
     """Return an ``<svg>`` string plotting every loss of ``history`` against the epoch."""
     series = _series(history)
@@ -108,9 +110,9 @@ def loss_plot_svg(
         px = sx(x)
         out.append(f'<line x1="{px:.1f}" y1="{top + plot_h}" x2="{px:.1f}" y2="{top + plot_h + 5}" stroke="#444"/>')
         out.append(f'<text x="{px:.1f}" y="{top + plot_h + 18}" text-anchor="middle">{x:g}</text>')
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">epoch</text>')
+    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle">{escape(x_label)}</text>')
     out.append(f'<text x="14" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
-               f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">loss</text>')
+               f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{escape(y_label)}</text>')
 
     for index, (name, pts) in enumerate(series.items()):
         colour = PALETTE[index % len(PALETTE)]

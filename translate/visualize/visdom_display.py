@@ -97,6 +97,7 @@ class VisdomDisplay:
         self._skip_logged = False
         self._history: list[tuple[float, dict[str, float]]] = []
         self._history_lock = threading.Lock()
+        self._metrics: dict[str, list[tuple[float, float]]] = {}   # validation metric -> points
         self._thread = threading.Thread(target=self._run, name="visdom-display", daemon=True)
         self._thread.start()
 
@@ -132,6 +133,12 @@ class VisdomDisplay:
         with self._history_lock:
             self._history.append((float(x_epoch), point))
         self._put(("losses", None))
+
+    def plot_metric(self, name: str, iteration: int, value: float) -> None:
+        """Add a validation point to the metric's own window (the whole series is re-sent)."""
+        with self._history_lock:
+            self._metrics.setdefault(str(name), []).append((float(iteration), float(value)))
+        self._put(("metric", str(name)))
 
     def show_text(self, text: str) -> None:
         """Show plain ``text`` (escaped, pre-formatted) in the text window."""
@@ -217,6 +224,12 @@ class VisdomDisplay:
             client.line(X=xs, Y=ys, win=self.win_losses,
                         opts={"title": f"{self.name} loss over time", "legend": names,
                               "xlabel": "epoch", "ylabel": "loss"})
+        elif kind == "metric":
+            with self._history_lock:
+                points = list(self._metrics.get(payload, []))
+            client.line(X=np.array([p[0] for p in points]), Y=np.array([p[1] for p in points]),
+                        win=f"{self.win_losses}_metric_{payload}",
+                        opts={"title": f"{self.name} {payload}", "xlabel": "iteration", "ylabel": payload})
         elif kind == "text":
             body = f"<pre style='margin:0'>{html.escape(payload)}</pre>"
             client.text(body, win=self.win_text,
