@@ -8,6 +8,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from translate import stop_signals
+
+if __name__ == "__main__":
+    stop_signals.exit_during_imports()
+
 from options import OptionsError, parse_test_options
 from translate.checkpoint import CheckpointError
 
@@ -37,4 +42,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Ctrl-C / SIGTERM: exit 130 / 143 without a traceback; during translation run_test()
+    # stops between batches and writes the results page of what it translated.
+    sys.exit(stop_signals.script_main(main, "test.py", "no half-written image is left"))

@@ -5,6 +5,8 @@ FailedBatch) rather than as an exception out of a worker process.
 """
 from __future__ import annotations
 
+import signal
+
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
@@ -19,8 +21,50 @@ def collate(items: list):
     return default_collate(items)
 
 
+def ignore_stop_signals(_worker_id: int | None = None) -> None:
+    """worker_init_fn: workers ignore SIGINT and SIGTERM; the main process stops them.
+
+    A terminal's Ctrl-C (and SLURM's or ``timeout``'s SIGTERM) reaches the whole
+    process group.  Workers that died of it would make the main process fail with
+    "DataLoader worker exited unexpectedly" before it could save; ignoring it lets
+    the main process finish its step, save, and shut the workers down itself.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def _chain_worker_init(worker_init_fn):
+    """ignore_stop_signals, then the caller's own worker_init_fn (if any)."""
+    if worker_init_fn is None:
+        return ignore_stop_signals
+    return _ChainedInit(worker_init_fn)
+
+
+class _ChainedInit:  # a class, not a closure: picklable for spawned workers
+    def __init__(self, then):
+        self.then = then
+
+    def __call__(self, worker_id: int) -> None:
+        ignore_stop_signals(worker_id)
+        self.then(worker_id)
+
+
 class CheckedDataLoader(DataLoader):
-    """A DataLoader that raises DataError in the main process for a FailedBatch."""
+    """A DataLoader that raises DataError in the main process for a FailedBatch.
+
+    Its workers ignore SIGINT/SIGTERM (see ignore_stop_signals).
+    """
+
+    def __init__(self, *args, worker_init_fn=None, **kwargs):
+        super().__init__(*args, worker_init_fn=_chain_worker_init(worker_init_fn), **kwargs)
+
+    def shutdown_workers(self) -> None:
+        """Stop persistent workers now (a stopped run exits without waiting for the garbage collector)."""
+        iterator = getattr(self, "_iterator", None)
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        self._iterator = None
 
     def __iter__(self):
         iterator = super().__iter__()

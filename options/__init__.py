@@ -162,7 +162,8 @@ def _run_config(o, is_train: bool) -> RunConfig:
     epoch = f"iter_{o.load_iter}" if o.load_iter > 0 else str(o.epoch)
     return RunConfig(
         name=name, checkpoints_dir=o.checkpoints_dir, model=o.model, gpu_ids=_gpu_ids(o.gpu_ids),
-        continue_train=getattr(o, "continue_train", False), epoch=epoch, load_iter=o.load_iter,
+        continue_train=getattr(o, "continue_train", False), start_over=getattr(o, "start_over", False),
+        epoch=epoch, load_iter=o.load_iter,
         verbose=o.verbose, save_latest_freq=getattr(o, "save_latest_freq", 5000),
         save_epoch_freq=getattr(o, "save_epoch_freq", 5), save_by_iter=getattr(o, "save_by_iter", False))
 
@@ -209,6 +210,8 @@ def _check_crop_fits(o, sizes: tuple[int, int], networks: str) -> None:
 
 def _check_train(o) -> None:
     paired_data = o.dataset_mode in PAIRED_DATASET_MODES
+    if o.continue_train and o.start_over:
+        raise OptionsError("--continue_train resumes the run and --start_over deletes it: give one of them")
     if o.model in PAIRED_MODELS and not paired_data:
         raise OptionsError(f"--model {o.model} needs paired data: use --dataset_mode aligned or "
                            f"paired_folders (or --model cycle_gan for unpaired data)")

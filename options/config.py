@@ -124,6 +124,7 @@ class RunConfig:
     model: str = "cycle_gan"      # cycle_gan | pix2pix | csgan | test
     gpu_ids: tuple[int, ...] = (0,)
     continue_train: bool = False
+    start_over: bool = False      # --start_over: delete an earlier run of this name first
     epoch: str = "latest"
     load_iter: int = 0
     verbose: bool = False

@@ -97,6 +97,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save_epoch_freq", type=FREQUENCY, default=5)
     _bool_flag(p, "--save_by_iter", "name the latest checkpoints by iteration")
     _bool_flag(p, "--continue_train", "resume from the checkpoint named by --epoch")
+    _bool_flag(p, "--start_over", "delete the checkpoints and logs of an earlier run of this --name "
+               "and train from scratch (without it, a fresh training refuses to replace them)")
     p.add_argument("--epoch_count", type=ints(1, BIG), default=1)
     p.add_argument("--phase", default="train")
     p.add_argument("--n_epochs", type=ints(0, BIG), default=100)

@@ -23,7 +23,8 @@ TRAIN = ["--model", "pix2pix", "--name", NAME, "--netG", "unet_64", "--ngf", "16
          "--norm", "instance", "--load_size", "72", "--crop_size", "64", "--batch_size", "4",
          "--lr", "0.0005", "--n_epochs", "100", "--n_epochs_decay", "0", "--max_iters", str(ITERS),
          "--display_id", "0", "--print_freq", "400", "--update_html_freq", "400", "--num_threads", "1",
-         "--save_latest_freq", "1000000", "--save_epoch_freq", "1000"]
+         "--save_latest_freq", "1000000", "--save_epoch_freq", "1000",
+         "--start_over"]   # each `make demo` trains afresh (train.py refuses to replace a run without it)
 TEST = ["--model", "pix2pix", "--name", NAME, "--dataset_mode", "aligned", "--load_size", "64",
         "--crop_size", "64", "--eval", "--num_test", "30"]
 

@@ -7,8 +7,14 @@ how images of any size (and huge ones, with --tile) go through the generator.
 """
 from __future__ import annotations
 
+from translate import stop_signals
+
+if __name__ == "__main__":
+    stop_signals.exit_during_imports()
+
 import copy
 import dataclasses
+import signal
 import sys
 import time
 from pathlib import Path
@@ -141,6 +147,9 @@ def format_summary(summary: Summary, opts: FolderOptions) -> str:
         lines.append(f"  ... and {len(summary.failed) - len(shown)} more")
     if summary.failed:
         lines.append(f"the full list is in {Path(opts.output_dir) / 'failed.txt'}")
+    if summary.interrupted is not None:
+        lines.append(f"stopped by {signal.Signals(summary.interrupted).name}: {summary.left} image(s) not "
+                     f"translated yet. Run the same command with --skip_existing to translate the rest.")
     return "\n".join(lines)
 
 
@@ -182,8 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"translate: error: {err}", file=sys.stderr)
         return 2
     print(format_summary(summary, opts))
+    if summary.interrupted is not None:   # translate_folder() stopped between batches
+        return stop_signals.exit_code(summary.interrupted)
     return 1 if summary.failed else 0
 
 
+def cli() -> int:
+    """The `translate` command: main(), where a signal before the folder is reached (loading
+    the run) or after it exits 130 / 143 quietly; during it translate_folder() reports."""
+    return stop_signals.script_main(main, "translate", "no half-written image is left; "
+                                                       "run again with --skip_existing to go on")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

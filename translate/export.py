@@ -18,6 +18,11 @@ size the generator cannot take is refused before tracing.
 """
 from __future__ import annotations
 
+from translate import stop_signals
+
+if __name__ == "__main__":
+    stop_signals.exit_during_imports()
+
 import argparse
 import json
 import os
@@ -235,4 +240,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Ctrl-C / SIGTERM: exit 130 / 143 without a traceback; the file is written aside and
+    # renamed only once checked, so a stopped export leaves nothing behind.
+    sys.exit(stop_signals.script_main(main, "translate.export", "no half-written file is left"))

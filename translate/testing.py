@@ -8,6 +8,7 @@ import torch
 from tqdm import tqdm
 
 from options import TestConfig
+from translate import stop_signals
 from translate._checkout import import_from_checkout
 from translate.inference import load_generators
 
@@ -48,7 +49,7 @@ def run_test(cfg: TestConfig) -> Path:
         print(f"note: the checkpoint was trained as --model {loaded.model}; testing as {model}")
     data_cfg = cfg.data  # no --dataroot: build_dataset uses the built-in data
     dataset = datasets.build_dataset(data_cfg, is_train=False)
-    loader = datasets.build_dataloader(dataset, data_cfg, is_train=False)
+    loader = datasets.build_dataloader(dataset, data_cfg, is_train=False)   # its workers ignore Ctrl-C
     device = torch.device("cuda" if cfg.run.gpu_ids and torch.cuda.is_available() else "cpu")
     gens = {}
     for name, g in loaded.generators.items():
@@ -69,9 +70,12 @@ def run_test(cfg: TestConfig) -> Path:
            if cfg.mixed_precision != "no" else contextlib.nullcontext())
     rows, done, saved = [], 0, {}
     total = min(cfg.num_test, len(dataset))
-    with torch.inference_mode(), amp, tqdm(total=total, desc="translating", unit="img") as bar:
+    # A stop signal ends the loop between batches; the page then shows what was translated.
+    with stop_signals.deferred("stopping after this batch and writing the results page",
+                               "already stopping: writing the results page") as stop, \
+            torch.inference_mode(), amp, tqdm(total=total, desc="translating", unit="img") as bar:
         for batch in loader:
-            if done >= cfg.num_test:
+            if done >= cfg.num_test or stop.signum is not None:
                 break
             batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             visuals = _translate(cfg, gens, batch, "test" if model == "test" else loaded.model)
@@ -91,10 +95,21 @@ def run_test(cfg: TestConfig) -> Path:
                 rows.append((stem, row))
                 done += 1
                 bar.update(1)
-    metrics = _metrics(cfg, saved, bool(getattr(dataset, "paired", False)), device, out_dir) \
-        if cfg.metrics.enabled else None
-    pages = write_results_page(out_dir, f"{cfg.run.name} {cfg.data.phase} {cfg.run.epoch}", rows,
-                              page_size=cfg.html_page_size, metrics=metrics)
+        if hasattr(loader, "shutdown_workers"):
+            loader.shutdown_workers()   # while signals still wait: no worker join is interrupted
+        metrics = None
+        if cfg.metrics.enabled and stop.signum is None:
+            try:
+                with stop_signals.raising():   # metrics can take minutes: a Ctrl-C skips them, the page stays
+                    metrics = _metrics(cfg, saved, bool(getattr(dataset, "paired", False)), device, out_dir)
+            except stop_signals.Interrupted as late:
+                stop.signum = late.signum
+        pages = write_results_page(out_dir, f"{cfg.run.name} {cfg.data.phase} {cfg.run.epoch}", rows,
+                                   page_size=cfg.html_page_size, metrics=metrics)
+    if stop.signum is not None:
+        print(f"Stopped by {stop.name} after {done} of {total} images (translated with {loaded.source}); "
+              f"results page of those: {pages[0]}\nRun the same command again to translate all of them.")
+        raise stop_signals.Interrupted(stop.signum, reported=True)   # test.py exits 130 / 143
     print(f"Translated {done} images with {loaded.source}\nResults page: {pages[0]}")
     return Path(pages[0])
 

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from options import TrainConfig, format_options
 from translate import checkpoint as ckpt
+from translate import run_lock, stop_signals
 from translate._checkout import import_from_checkout
 from translate.image_pool import ImagePool
 from translate.networks import build_networks
@@ -31,10 +32,6 @@ from translate.schedulers import build_scheduler, step_scheduler
 from translate.training_state import capture_rng, restore_rng, seed_everything
 
 datasets = import_from_checkout("datasets")
-
-
-class TrainingStopped(Exception):
-    """Raised by the SIGINT/SIGTERM handler so the loop can save and exit cleanly."""
 
 
 class Trainer:
@@ -65,6 +62,7 @@ class Trainer:
         if cfg.run.continue_train:
             self._resume()
         self.display = None
+        self._stop, self.stop_signal = None, None   # fit(): the stop request and the signal that stopped it
         self.validator = self._build_validator()
 
     # ---- set-up ----------------------------------------------------------
@@ -179,30 +177,85 @@ class Trainer:
         return False
 
     # ---- the loop --------------------------------------------------------
-    def fit(self) -> None:
+    def fit(self) -> str:
+        """Train to the end.  Returns "done", "nothing" (nothing left to train; no file touched)
+        or "stopped" (SIGINT/SIGTERM: ckpt_latest saved at the current iteration, see stop_signal)."""
         cfg, acc = self.cfg, self.accelerator
         last_epoch = cfg.optim.n_epochs + cfg.optim.n_epochs_decay
-        self._start_display()
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            while self.epoch <= last_epoch and not self._reached_max_iters():
-                self._run_epoch(last_epoch)
-        except TrainingStopped as stop:
-            self.save("latest")
+        nothing = self._nothing_to_train(last_epoch)
+        if nothing:
             if self.is_main:
-                print(f"\n{stop}: saved {self.run_dir / 'ckpt_latest'}. Resume with the same command "
-                      f"plus --continue_train.")
-            raise SystemExit(130)
+                print(nothing)
+            return "nothing"
+        lock = run_lock.RunLock(self.run_dir) if self.is_main else None   # only the main process writes
+        if lock is not None:
+            lock.acquire()
+            if lock.note:
+                print(lock.note)
+        try:
+            if self.is_main and not cfg.run.continue_train:
+                self._claim_fresh_run()
+            self._start_display()
+            # From here a signal only asks to stop: the loop stops between steps, saves, and returns.
+            with stop_signals.deferred(
+                    "stopping after this step and saving ckpt_latest (a second Ctrl-C does not interrupt it)",
+                    "still saving ckpt_latest: wait a moment (interrupting would not damage the checkpoints, "
+                    "each is written aside and renamed)", quiet=not self.is_main) as self._stop:
+                try:
+                    while self.epoch <= last_epoch and not self._reached_max_iters() and not self._stop_agreed():
+                        self._run_epoch(last_epoch)
+                    self.save("latest")
+                finally:
+                    if self.display is not None:
+                        self.display.close()
+                    if self.stop_signal is not None and hasattr(self.loader, "shutdown_workers"):
+                        self.loader.shutdown_workers()   # while signals still wait: no worker join interrupted
+                if self.stop_signal is not None:
+                    if self.is_main:
+                        print(f"\nstopped by {signal.Signals(self.stop_signal).name} at epoch {self.epoch}, "
+                              f"iteration {self.total_iters}: saved {self.run_dir / 'ckpt_latest'}. Resume with "
+                              f"the same command plus --continue_train.")
+                    return "stopped"
+                acc.wait_for_everyone()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            if self.display is not None:
-                self.display.close()
-        self.save("latest")
-        acc.wait_for_everyone()
+            if lock is not None:
+                lock.release()
+        return "done"
 
-    def _on_signal(self, signum, _frame):
-        raise TrainingStopped(f"received {signal.Signals(signum).name}")
+    def _nothing_to_train(self, last_epoch: int) -> str | None:
+        """Why there is nothing left to train (a finished run resumed), or None."""
+        o, done = self.cfg.optim, f"{self.epoch - 1} epochs, {self.total_iters} iterations ({self.steps} steps)"
+        tail = "Checkpoints are left as they are."
+        if self.epoch > last_epoch:
+            return (f"nothing to train: the run has done {done} and ends after epoch {last_epoch} "
+                    f"(--n_epochs {o.n_epochs} + --n_epochs_decay {o.n_epochs_decay}). Raise --n_epochs or "
+                    f"--n_epochs_decay to train on. {tail}")
+        if self._reached_max_iters():
+            return (f"nothing to train: the run has done {done} and --max_iters is {o.max_iters}. "
+                    f"Raise --max_iters to train on. {tail}")
+        return None
+
+    def _claim_fresh_run(self) -> None:
+        """A training without --continue_train: never over an earlier run's checkpoints by accident."""
+        if self.cfg.run.start_over:
+            removed = run_lock.start_over(self.run_dir)
+            if removed:
+                print(f"--start_over: removed the earlier run's {', '.join(removed)} from {self.run_dir}")
+        else:
+            run_lock.check_previous_run(self.run_dir, ckpt.load_training_state)
+
+    def _stop_agreed(self) -> bool:
+        """Whether a stop signal arrived.  With several processes all ranks must stop at the same
+        step (save() waits for all of them), so the flag is all-reduced: one 4-byte all-reduce per
+        step, only when world_size > 1, next to the step's own gradient all-reduces."""
+        signum = (self._stop.signum if self._stop is not None else None) or 0
+        if self.accelerator.num_processes > 1:
+            flag = torch.tensor([signum], dtype=torch.int32, device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            signum = int(flag.item())
+        if signum:
+            self.stop_signal = self.stop_signal or signum
+        return bool(signum)
 
     def _reached_max_iters(self) -> bool:
         return self.cfg.optim.max_iters is not None and self.steps >= self.cfg.optim.max_iters
@@ -245,7 +298,7 @@ class Trainer:
                 self.save(f"iter_{self.total_iters}" if cfg.run.save_by_iter else "latest")
             self._maybe_validate(before)
             t_data_start = time.perf_counter()
-            if self._reached_max_iters():
+            if self._reached_max_iters() or self._stop_agreed():
                 return
         bar.close()
         metric = loss_sum / loss_count if loss_count else 0.0

@@ -32,6 +32,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from translate import stop_signals
 from translate._checkout import import_from_checkout
 from translate.visualize.html import write_results_page
 from translate.visualize.images import atomic_write_bytes, atomic_write_text
@@ -39,6 +40,7 @@ from translate.visualize.images import atomic_write_bytes, atomic_write_text
 import_from_checkout("datasets")
 image_io = importlib.import_module("datasets.image_io")
 transforms = importlib.import_module("datasets.transforms")
+data_loader = importlib.import_module("datasets.loader")
 
 # Output suffix -> PIL format.  ``save_format same`` keeps the input's suffix.
 WRITERS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
@@ -81,6 +83,8 @@ class Summary:
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (path, reason)
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: int | None = None   # the signal (SIGINT/SIGTERM) that stopped the run early
+    left: int = 0                    # images not reached because of it
 
 
 def _inside(path: str, root: str) -> bool:
@@ -236,7 +240,8 @@ def translate_folder(runner, opts: FolderOptions, in_channels: int) -> Summary:
     dataset = DecodeDataset(paths, in_channels, opts.preprocess, opts.load_size)
     batches = size_batches(paths, opts.batch_size, same_size=opts.preprocess == "resize")
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=opts.num_workers,
-                        collate_fn=_as_list, pin_memory=runner.device.type == "cuda")
+                        collate_fn=_as_list, pin_memory=runner.device.type == "cuda",
+                        worker_init_fn=data_loader.ignore_stop_signals)
     # Outputs waiting for a writer: bounded in count and in size (tiled images are large).
     pending: deque = deque()
     max_pending, queued = 2 * max(1, opts.num_writers) + opts.batch_size, [0]
@@ -251,8 +256,15 @@ def translate_folder(runner, opts: FolderOptions, in_channels: int) -> Summary:
             summary.failed.append((paths[index], f"cannot write {jobs[index].target}: {err}"))
         bar.update(1)
 
-    with ThreadPoolExecutor(max(1, opts.num_writers), thread_name_prefix="writer") as pool:
+    # A stop signal ends the loop between batches; the writes under way complete (each output is
+    # written aside and renamed) and the reports say what is done and what is left.
+    with stop_signals.deferred("stopping after this batch; the images being written are finished first",
+                               "already stopping: waiting for the images being written") as stop, \
+            ThreadPoolExecutor(max(1, opts.num_writers), thread_name_prefix="writer") as pool:
         for records in loader:
+            if stop.signum is not None:
+                summary.interrupted = stop.signum
+                break
             by_shape: dict = {}
             for index, image, error in records:
                 if error is not None:
@@ -280,9 +292,11 @@ def translate_folder(runner, opts: FolderOptions, in_channels: int) -> Summary:
                         finish(*pending.popleft())
         while pending:
             finish(*pending.popleft())
-    bar.close()
-    summary.seconds = time.perf_counter() - start
-    write_reports(summary, opts, all_jobs)
+        pool.shutdown()
+        bar.close()
+        summary.left = len(jobs) - summary.translated - len(summary.failed)
+        summary.seconds = time.perf_counter() - start
+        write_reports(summary, opts, all_jobs)   # still under the deferred signals: failed.txt is written
     return summary
 
 
@@ -300,7 +314,7 @@ def write_reports(summary: Summary, opts: FolderOptions, jobs: list[Job]) -> Non
     failed_txt = out_root / "failed.txt"
     if summary.failed:
         atomic_write_text(failed_txt, "".join(f"{_one_line(p)}\t{_one_line(r)}\n" for p, r in summary.failed))
-    elif failed_txt.exists():
+    elif failed_txt.exists() and summary.interrupted is None:
         failed_txt.unlink()  # left by an earlier run whose failures are now resolved
     if opts.html:
         rows = []
