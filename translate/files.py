@@ -58,7 +58,8 @@ def write_with(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp, mode = _new_temp_file(path)
     os.close(fd)
-    try:
+
+    def fill() -> None:
         write(str(tmp))
         os.chmod(tmp, mode)
         fd = os.open(tmp, os.O_RDONLY)
@@ -66,6 +67,13 @@ def write_with(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
             os.fsync(fd)
         finally:
             os.close(fd)
+    return _fill_then_rename(tmp, path, fill)
+
+
+def _fill_then_rename(tmp: Path, path: Path, fill: Callable[[], None]) -> Path:
+    """Run ``fill`` (which writes and fsyncs ``tmp``), rename over ``path``; no temp file left on failure."""
+    try:
+        fill()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -80,18 +88,13 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp, _ = _new_temp_file(path)
-    try:
+
+    def fill() -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(path.parent)
-    return path
+    return _fill_then_rename(tmp, path, fill)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
