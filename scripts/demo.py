@@ -25,6 +25,9 @@ TRAIN = ["--model", "pix2pix", "--name", NAME, "--netG", "unet_64", "--ngf", "16
          "--display_id", "0", "--print_freq", "400", "--update_html_freq", "400", "--num_threads", "1",
          "--save_latest_freq", "1000000", "--save_epoch_freq", "1000",
          "--start_over"]   # each `make demo` trains afresh (train.py refuses to replace a run without it)
+# The untrained generator's error, for comparison: one iteration at a learning rate too small to
+# change anything (--lr must be > 0).
+UNTRAINED = TRAIN + ["--max_iters", "1", "--lr", "1e-12", "--name", NAME + "_untrained"]
 TEST = ["--model", "pix2pix", "--name", NAME, "--dataset_mode", "aligned", "--load_size", "64",
         "--crop_size", "64", "--eval", "--num_test", "30"]
 
@@ -46,8 +49,7 @@ def main() -> int:
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     start = time.time()
     results = ROOT / "results" / NAME / "test_latest"
-    # The untrained generator's error, for comparison (one iteration at lr 0 changes nothing).
-    if train_entry.main(TRAIN + ["--max_iters", "1", "--lr", "0", "--name", NAME + "_untrained"]):
+    if train_entry.main(UNTRAINED):
         return 1
     if test_entry.main([a if a != NAME else NAME + "_untrained" for a in TEST]):
         return 1
