@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+from collections.abc import Sequence
 import shutil
 import sys
 import tarfile
@@ -44,20 +45,30 @@ def default_root() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
-def resolve_kind(name: str, kind: str | None) -> str:
-    """pix2pix for the paired names unless --kind says otherwise; errors list valid names."""
-    names = {"pix2pix": PIX2PIX, "cyclegan": CYCLEGAN}
+def pick_kind(name: str, kind: str | None, names: dict[str, Sequence[str]], noun: str) -> str:
+    """The collection (pix2pix or cyclegan) ``name`` is taken from: pix2pix for the names it has
+    unless ``kind`` says otherwise.  Raises LookupError with a message naming the fix; the datasets
+    and the pretrained generators share this rule."""
     if kind is None:
-        kind = "pix2pix" if name in PIX2PIX else "cyclegan"
+        kind = "pix2pix" if name in names["pix2pix"] else "cyclegan"
     if kind not in names:
-        raise DataError(f"unknown --kind {kind!r}; choose pix2pix or cyclegan")
+        raise LookupError(f"unknown --kind {kind!r}; choose pix2pix or cyclegan")
     if name not in names[kind]:
         other = "cyclegan" if kind == "pix2pix" else "pix2pix"
         if name in names[other]:
-            raise DataError(f"{name} is a {other} dataset, not {kind}; use --kind {other}")
-        raise DataError(f"unknown dataset {name!r}. pix2pix names: {', '.join(PIX2PIX)}. "
-                        f"CycleGAN names: {', '.join(CYCLEGAN)}.")
+            raise LookupError(f"{name} is a {other} {noun}, not {kind}; use --kind {other}")
+        raise LookupError(f"unknown {noun} {name!r}")
     return kind
+
+
+def resolve_kind(name: str, kind: str | None) -> str:
+    """pix2pix for the paired names unless --kind says otherwise; errors list valid names."""
+    try:
+        return pick_kind(name, kind, {"pix2pix": PIX2PIX, "cyclegan": CYCLEGAN}, "dataset")
+    except LookupError as err:
+        listing = (f". pix2pix names: {', '.join(PIX2PIX)}. CycleGAN names: {', '.join(CYCLEGAN)}."
+                   if str(err).startswith("unknown dataset") else "")
+        raise DataError(f"{err}{listing}") from None
 
 
 def missing_folders(folder: str, kind: str) -> list[str]:

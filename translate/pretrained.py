@@ -76,18 +76,13 @@ class PretrainedError(ValueError):
 
 
 def resolve_kind(name: str, kind: str | None) -> str:
-    """pix2pix for its names unless --kind says otherwise (as datasets.download does)."""
-    if kind is None:
-        kind = "pix2pix" if name in PIX2PIX else "cyclegan"
-    if kind not in KINDS:
-        raise PretrainedError(f"unknown --kind {kind!r}; choose cyclegan or pix2pix")
-    if name not in NAMES[kind]:
-        other = "cyclegan" if kind == "pix2pix" else "pix2pix"
-        if name in NAMES[other]:
-            raise PretrainedError(f"{name} is a published {other} generator, not {kind}; use --kind {other}")
-        raise PretrainedError(f"unknown pretrained model {name!r}; `python -m translate.pretrained --list` "
-                              f"shows the {len(CYCLEGAN) + len(PIX2PIX)} published ones")
-    return kind
+    """pix2pix for its names unless --kind says otherwise (the rule of datasets.download)."""
+    try:
+        return download.pick_kind(name, kind, NAMES, "pretrained model")
+    except LookupError as err:
+        hint = (f"; `python -m translate.pretrained --list` shows the {len(CYCLEGAN) + len(PIX2PIX)} "
+                f"published ones" if str(err).startswith("unknown pretrained") else "")
+        raise PretrainedError(f"{err}{hint}") from None
 
 
 def listing() -> str:
