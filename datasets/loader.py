@@ -5,7 +5,9 @@ FailedBatch) rather than as an exception out of a worker process.
 """
 from __future__ import annotations
 
+import atexit
 import signal
+import weakref
 
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
@@ -49,6 +51,21 @@ class _ChainedInit:  # a class, not a closure: picklable for spawned workers
         self.then(worker_id)
 
 
+# Worker iterators still alive at interpreter exit.  Workers ignore SIGTERM, so
+# multiprocessing's own exit hook (terminate, then join every daemonic child) would
+# wait for them forever; this hook, registered after multiprocessing's and so run
+# before it, stops them the polite way (the end-of-data sentinel through their queues).
+_LIVE_ITERATORS: "weakref.WeakSet" = weakref.WeakSet()
+
+
+@atexit.register
+def _shutdown_live_workers() -> None:
+    for iterator in list(_LIVE_ITERATORS):
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+
+
 class CheckedDataLoader(DataLoader):
     """A DataLoader that raises DataError in the main process for a FailedBatch.
 
@@ -68,6 +85,8 @@ class CheckedDataLoader(DataLoader):
 
     def __iter__(self):
         iterator = super().__iter__()
+        if self.num_workers > 0:
+            _LIVE_ITERATORS.add(iterator)
         for batch in iterator:
             if isinstance(batch, FailedBatch):
                 # Stop the workers now: left to the garbage collector, their

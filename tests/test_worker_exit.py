@@ -1,0 +1,21 @@
+"""A process whose DataLoader workers are still alive at exit must exit (workers ignore SIGTERM,
+so multiprocessing's own exit hook would wait for them forever; this hung the whole test run)."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = f"""
+import sys; sys.path.insert(0, {str(ROOT)!r})
+from datasets.loader import CheckedDataLoader
+loader = CheckedDataLoader(list(range(100)), batch_size=2, num_workers=2, persistent_workers=True)
+iterator = iter(loader)
+print(next(iterator).tolist())   # left suspended: the workers are alive when the interpreter exits
+"""
+
+
+def test_exit_with_live_workers_does_not_hang():
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 1]"
