@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     from datasets import DataError
     from translate.metrics import MetricError
     from translate.metrics.features import InceptionError
-    from translate.testing import run_test
+    from translate.inference.test_split import run_test
     try:
         run_test(cfg)
     except (DataError, CheckpointError, MetricError, InceptionError) as err:

@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     trainer, outcome = None, None
     try:
         with stop_signals.raising():
-            from translate.trainer import Trainer  # heavy imports after the flags are known to be good
-            from translate.run_lock import RunFolderError
+            from translate.training.trainer import Trainer  # heavy imports after the flags are known to be good
+            from translate.training.run_lock import RunFolderError
             from translate.visualize.wandb_log import WandbUnavailable
             from datasets import DataError
             try:

@@ -12,9 +12,9 @@ from pathlib import Path
 from options.config import (DataConfig, DisplayConfig, LossConfig, MetricsConfig, NetworkConfig,
                             OptimConfig, RunConfig, TestConfig, TrainConfig, train_config_from_dict)
 from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
-from translate.discriminators import build_discriminator
-from translate.generators import GENERATORS, build_generator, size_multiple
-from translate.layers import NORMS
+from translate.nets.discriminators import build_discriminator
+from translate.nets.generators import GENERATORS, build_generator, size_multiple
+from translate.nets.layers import NORMS
 
 __all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
            "TrainConfig", "TestConfig", "train_config_from_dict"]
@@ -89,7 +89,7 @@ def _network_sizes(o, net: NetworkConfig, is_train: bool, multiple: int) -> tupl
     """(multiple, smallest side) that every image must have for the networks.
 
     The transforms round to the multiple and scale smaller images up (datasets/transforms.py).
-    The generator declares both (translate.generators).  When training, the discriminator
+    The generator declares both (translate.nets.generators).  When training, the discriminator
     must take the images too: its own multiple (U-Net, ViT) joins in, and a tiny copy of it
     (one channel per layer) is tried on growing squares, which takes milliseconds.  A probe
     that cannot run (bad flags, reported by the checks) keeps the generator's multiple.
@@ -104,7 +104,7 @@ def _network_sizes(o, net: NetworkConfig, is_train: bool, multiple: int) -> tupl
 @functools.lru_cache(maxsize=64)
 def _probe_sizes(tiny: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
     import torch
-    from translate.generators import smallest_side
+    from translate.nets.generators import smallest_side
     from translate.networks import discriminator_kwargs, generator_kwargs
     side = smallest_side(build_generator(tiny.netG, **generator_kwargs(tiny, 1, 1)))
     if not is_train:

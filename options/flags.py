@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-from translate.discriminators import DISCRIMINATORS
-from translate.generators import GENERATORS
-from translate.layers import INIT_TYPES, NORMS
-from translate.losses import GAN_MODES
+from translate.nets.discriminators import DISCRIMINATORS
+from translate.nets.generators import GENERATORS
+from translate.nets.layers import INIT_TYPES, NORMS
+from translate.training.losses import GAN_MODES
 from translate.metrics import METRICS
 
 from options.ranges import (BIG, CHANNELS, FRACTION, FREQUENCY, LEARNING_RATE, SEED, SIDE, WEIGHT,

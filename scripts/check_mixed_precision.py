@@ -30,7 +30,7 @@ import torch  # noqa: E402
 
 from options import parse_test_options  # noqa: E402
 from translate._checkout import import_from_checkout  # noqa: E402
-from translate.inference import load_generators  # noqa: E402
+from translate.inference.loading import load_generators  # noqa: E402
 from translate.visualize.loss_log import read_jsonl  # noqa: E402
 
 NET = ["--model", "pix2pix", "--netG", "unet_128", "--direction", "BtoA"]

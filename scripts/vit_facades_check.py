@@ -19,7 +19,7 @@ import torch  # noqa: E402
 
 from datasets import build_dataset  # noqa: E402
 from options import parse_train_options  # noqa: E402
-from translate.trainer import Trainer  # noqa: E402
+from translate.training.trainer import Trainer  # noqa: E402
 
 
 def held_out_l1(trainer: Trainer, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> float:

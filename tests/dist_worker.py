@@ -13,7 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from options import parse_train_options  # noqa: E402
-from translate.trainer import Trainer  # noqa: E402
+from translate.training.trainer import Trainer  # noqa: E402
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ import torch
 
 from imaging import make_paired
 from options import parse_train_options
-from translate.trainer import Trainer
+from translate.training.trainer import Trainer
 
 
 def test_nan_batches_are_skipped_then_training_stops(tmp_path):

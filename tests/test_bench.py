@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from translate.bench import markdown_table, run_config
-from translate.bench_measure import PeakMemory, Spec, count_flops
+from translate.bench.cli import markdown_table, run_config
+from translate.bench.measure import PeakMemory, Spec, count_flops
 
 ROOT = Path(__file__).resolve().parents[1]
 # One thread: on a busy shared machine, two OpenMP threads of tiny ops mostly wait for each other.
@@ -99,7 +99,7 @@ def test_peak_memory_sees_an_allocation_inside_the_section():
 
 @pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
 def test_fast_instance_norm_matches_the_stock_layer(memory_format):
-    from translate.layers import InstanceNorm2d
+    from translate.nets.layers import InstanceNorm2d
     torch.manual_seed(0)
     x = (torch.randn(2, 6, 9, 7) * 3 + 1).contiguous(memory_format=memory_format)
     grads = []

@@ -7,7 +7,7 @@ import torch
 
 from options import parse_train_options
 from translate import checkpoint as ckpt
-from translate.inference import load_generators
+from translate.inference.loading import load_generators
 from translate.networks import build_networks
 
 

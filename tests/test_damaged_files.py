@@ -18,7 +18,7 @@ import torch
 from imaging import make_paired
 from options import parse_train_options
 from translate import checkpoint as ckpt
-from translate.inference import load_generators
+from translate.inference.loading import load_generators
 from translate.networks import build_networks
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ import torch
 
 from options import parse_train_options
 from translate.checkpoint import save_checkpoint
-from translate.export import ExportFlagError, export_generator, load_run_generator, main
-from translate.generators import GENERATORS, build_generator, smallest_side
+from translate.inference.export import ExportFlagError, export_generator, load_run_generator, main
+from translate.nets.generators import GENERATORS, build_generator, smallest_side
 from translate.networks import build_networks
 
 

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from translate import losses
+from translate.training import losses
 
 
 def test_lsgan_by_hand():

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from translate.discriminators import DISCRIMINATORS, build_discriminator
-from translate.generators import GENERATORS, build_generator, size_multiple
-from translate.layers import init_weights
+from translate.nets.discriminators import DISCRIMINATORS, build_discriminator
+from translate.nets.generators import GENERATORS, build_generator, size_multiple
+from translate.nets.layers import init_weights
 
 SMALL = dict(base_channels=4, patch_size=8, dim=16, depth=1, heads=2, image_size=64)
 

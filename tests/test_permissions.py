@@ -168,7 +168,7 @@ def test_translate_and_export_refuse_outputs_that_cannot_be_written(small_run, t
                    "--output", tmp_path / "afile", "--num_workers", "0")
     _assert_clean_refusal(rc, out, "--output")
     assert "translating with" not in out
-    from translate.export import main as export_main   # in process: an escaping exception fails the test
+    from translate.inference.export import main as export_main   # in process: an escaping exception fails the test
     for output in (tmp_path, tmp_path / "afile" / "g.pt", "/proc/g.pt"):   # a folder, under a file, /proc
         rc = export_main(["--name", "run", "--checkpoints_dir", str(ck), "--format", "torchscript",
                           "--output", str(output)])

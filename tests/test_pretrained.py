@@ -19,7 +19,7 @@ import test as test_entry
 from imaging import make_paired, random_image
 from translate import load_translator
 from translate.__main__ import main as translate_main
-from translate.generators import build_generator
+from translate.nets.generators import build_generator
 from translate.pretrained import main
 
 CUT = "cut"   # serve half of the body, then close the connection

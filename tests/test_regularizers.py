@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translate.regularizers import (EMA, DiffAugment, adaptive_gan_weight, apply_diffaugment, bcr_loss, cutmix,
+from translate.training.regularizers import (EMA, DiffAugment, adaptive_gan_weight, apply_diffaugment, bcr_loss, cutmix,
                                     cutmix_consistency_loss, cutmix_decoder_loss, cutmix_mask, cutmix_probability,
                                     diff_augment, last_layer_weight, r1_penalty, sample_diffaugment_params)
 
@@ -140,7 +140,7 @@ def test_adaptive_weight_matches_hand_computation():
 
 
 def test_last_layer_weight_declared_or_last_registered():
-    from translate.generators.vit_siren import VitSirenGenerator
+    from translate.nets.generators.vit_siren import VitSirenGenerator
     gen = VitSirenGenerator(in_channels=3, out_channels=3, image_size=16, patch_size=8, dim=16, depth=1, heads=2)
     assert last_layer_weight(gen) is gen.decoder.to_pixels.weight
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 3, 1))

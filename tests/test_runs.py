@@ -14,7 +14,7 @@ import pytest
 import train as train_entry
 from imaging import make_paired
 from translate import checkpoint as ckpt
-from translate.run_lock import LOCK_NAME, RunInUse, RunLock
+from translate.training.run_lock import LOCK_NAME, RunInUse, RunLock
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--model", "pix2pix", "--netG", "resnet_6blocks", "--norm", "instance", "--ngf", "4", "--ndf", "4",
@@ -37,7 +37,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[str, int]]:
 def test_a_second_training_on_a_run_in_use_is_refused(argv, tmp_path, capsys):
     run_dir = tmp_path / "ck" / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from translate.run_lock import RunLock; "
+        [sys.executable, "-c", "import sys, time; from translate.training.run_lock import RunLock; "
          "RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(120)", str(run_dir)],
         stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:

@@ -15,11 +15,11 @@ from options.config import DataConfig
 from translate import checkpoint as ckpt
 from translate.__main__ import main as translate_main
 from translate.checkpoint import save_checkpoint
-from translate.image_pool import ImagePool
+from translate.training.image_pool import ImagePool
 from translate.networks import build_networks
-from translate.objective import Objective
-from translate.tiling import Runner
-from translate.translate_folder import FolderOptions, translate_folder
+from translate.training.objective import Objective
+from translate.inference.tiling import Runner
+from translate.inference.folder import FolderOptions, translate_folder
 
 # (width, height): square, tall, wide, a single pixel, a 2-pixel-wide strip.
 MIXED = [(40, 40), (40, 72), (72, 40), (1, 1), (2, 9)]

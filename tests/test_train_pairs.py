@@ -10,11 +10,11 @@ from imaging import make_paired, make_unpaired
 from options import OptionsError, parse_train_options
 from options.config import LossConfig
 from translate import checkpoint as ckpt
-from translate.discriminators import DISCRIMINATORS
-from translate.generators import GENERATORS
+from translate.nets.discriminators import DISCRIMINATORS
+from translate.nets.generators import GENERATORS
 from translate.networks import build_networks
-from translate.objective import Objective
-from translate.trainer import Trainer
+from translate.training.objective import Objective
+from translate.training.trainer import Trainer
 
 SIDE = {"unet_256": 256, "unet_128": 128}       # the rest train at 64 px
 TINY_NETS = ["--ngf", "4", "--ndf", "4", "--norm", "instance", "--vit_patch_size", "8", "--vit_dim", "16",

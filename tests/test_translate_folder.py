@@ -12,12 +12,12 @@ from imaging import random_image
 from options import parse_train_options
 from translate.__main__ import benchmark, main
 from translate.checkpoint import save_checkpoint
-from translate.generators import build_generator
-from translate.layers import init_weights
+from translate.nets.generators import build_generator
+from translate.nets.layers import init_weights
 from translate.networks import build_networks
-from translate.tiling import Runner, tile_starts, translate_padded, translate_tiled
-from translate.export import load_run_generator
-from translate.translate_folder import DecodeDataset, FolderOptions
+from translate.inference.tiling import Runner, tile_starts, translate_padded, translate_tiled
+from translate.inference.export import load_run_generator
+from translate.inference.folder import DecodeDataset, FolderOptions
 
 
 

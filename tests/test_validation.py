@@ -14,7 +14,7 @@ from imaging import make_paired, make_unpaired
 from tiny_inception import tiny_inception
 from options import OptionsError, parse_train_options
 from translate import checkpoint as ckpt
-from translate.trainer import Trainer
+from translate.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 

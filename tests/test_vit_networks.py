@@ -6,12 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translate.discriminators.multiscale import MultiscaleDiscriminator
-from translate.discriminators.unet import UNetDiscriminator
-from translate.discriminators.vit import L2Attention, VitDiscriminator
-from translate.generators.vit_siren import SelfModulatedLayerNorm, SirenPatchDecoder, VitSirenGenerator
-from translate.layers import init_weights
-from translate.spectral import improved_spectral_norm, spectral_norm_of
+from translate.nets.discriminators.multiscale import MultiscaleDiscriminator
+from translate.nets.discriminators.unet import UNetDiscriminator
+from translate.nets.discriminators.vit import L2Attention, VitDiscriminator
+from translate.nets.generators.vit_siren import SelfModulatedLayerNorm, SirenPatchDecoder, VitSirenGenerator
+from translate.nets.layers import init_weights
+from translate.nets.spectral import improved_spectral_norm, spectral_norm_of
 
 TINY = dict(image_size=32, patch_size=8, dim=32, depth=2, heads=4)
 

@@ -1,7 +1,7 @@
 """``python -m translate DIR --name RUN --output OUTDIR``: translate a folder tree of images.
 
 The run's saved config rebuilds its networks, so no network flag is needed.
-See translate/translate_folder.py for the pipeline and translate/tiling.py for
+See translate/inference/folder.py for the pipeline and translate/inference/tiling.py for
 how images of any size (and huge ones, with --tile) go through the generator.
 ``--benchmark`` times the same folder with a naive loop and with the pipeline.
 """
@@ -24,10 +24,10 @@ from PIL import Image
 
 from translate._checkout import import_from_checkout
 from translate.checkpoint import CheckpointError
-from translate.export import load_run_generator
+from translate.inference.export import load_run_generator
 from translate.files import check_writable_folder
-from translate.tiling import Runner, translate_padded
-from translate.translate_folder import (PREPROCESS, SAVE_FORMATS, FolderError, FolderOptions, Summary,
+from translate.inference.tiling import Runner, translate_padded
+from translate.inference.folder import (PREPROCESS, SAVE_FORMATS, FolderError, FolderOptions, Summary,
                                         encode, image_io, plan_jobs, translate_folder)
 
 import_from_checkout("options")

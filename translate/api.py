@@ -29,10 +29,10 @@ import torch
 from PIL import Image
 
 from translate.checkpoint import CheckpointError, load_classic_state_dict
-from translate.export import RunGenerator, load_run_generator
+from translate.inference.export import RunGenerator, load_run_generator
 from translate.pretrained import CLASSIC_CANDIDATES, fit_classic_generator
-from translate.tiling import Runner
-from translate.translate_folder import image_io, to_uint8_array
+from translate.inference.tiling import Runner
+from translate.inference.folder import image_io, to_uint8_array
 
 CLASSIC_FILE = re.compile(r"(?P<label>.+)_net_G\.pth")
 

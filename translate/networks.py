@@ -8,9 +8,9 @@ from __future__ import annotations
 from torch import nn
 
 from options.config import NetworkConfig
-from translate.discriminators import build_discriminator
-from translate.generators import build_generator
-from translate.layers import init_weights
+from translate.nets.discriminators import build_discriminator
+from translate.nets.generators import build_generator
+from translate.nets.layers import init_weights
 
 TWO_WAY_MODELS = ("cycle_gan", "csgan")
 

@@ -40,7 +40,7 @@ import_from_checkout("datasets")
 download = importlib.import_module("datasets.download")
 from options import format_options  # noqa: E402  (needs the checkout on sys.path)
 from options.config import NetworkConfig  # noqa: E402
-from translate.generators import build_generator  # noqa: E402
+from translate.nets.generators import build_generator  # noqa: E402
 from translate.networks import generator_kwargs  # noqa: E402
 
 DEFAULT_BASE_URL = "http://efrosgans.eecs.berkeley.edu"

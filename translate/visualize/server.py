@@ -1,4 +1,4 @@
-"""Start a local Visdom server (translate.viewer) in a subprocess and wait for it."""
+"""Start a local Visdom server (translate.visualize.viewer) in a subprocess and wait for it."""
 from __future__ import annotations
 
 import os

@@ -4,7 +4,7 @@
 that doubles as the visuals); ``generator_loss`` and ``discriminator_loss``
 return ``(total, logs)`` with detached tensors in ``logs`` (no host sync here).
 
-Stabilizers (translate/regularizers.py): every image a discriminator sees, in
+Stabilizers (translate/training/regularizers.py): every image a discriminator sees, in
 both steps, goes through DiffAugment; the D loss adds R1, bCR and U-Net GAN's
 CutMix terms; the GAN terms of the G loss start at --disc_start and may be
 weighted adaptively against the reconstruction terms (VQGAN).
@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from options.config import LossConfig
-from translate import losses, regularizers
+from translate.training import losses
+from translate.training import regularizers
 
 # image name -> (network, input image name)
 RECIPES = {

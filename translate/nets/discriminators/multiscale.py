@@ -30,7 +30,7 @@ class MultiscaleDiscriminator(nn.Module):
         if num_D < 1:
             raise ValueError(f"--num_D must be at least 1, got {num_D}")
         if make_single is None:
-            from translate.discriminators.patchgan import NLayerDiscriminator
+            from translate.nets.discriminators.patchgan import NLayerDiscriminator
 
             def make_single():
                 return NLayerDiscriminator(in_channels=in_channels, **single_kwargs)

@@ -23,7 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from options import parse_train_options
-from translate.layers import InstanceNorm2d
+from translate.nets.layers import InstanceNorm2d
 from translate.networks import make_generator
 
 AMP_DTYPES = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -101,7 +101,7 @@ class TrainRunner:
     """``step()``: one ``Trainer.train_step`` on a fixed batch."""
 
     def __init__(self, spec: Spec, *, classic: bool, checkpoints_dir: str):
-        from translate.trainer import Trainer  # imports accelerate: only when training is measured
+        from translate.training.trainer import Trainer  # imports accelerate: only when training is measured
         self.spec, self.classic = spec, classic
         self.trainer = Trainer(parse_train_options(train_argv(spec, classic=classic,
                                                               checkpoints_dir=checkpoints_dir)))

@@ -7,14 +7,14 @@ Three changes make a Vision Transformer usable as a GAN discriminator:
   attention is not Lipschitz; the L2 distance form with tied weights is
   (Kim et al. 2021), which keeps the discriminator's gradients bounded:
       Attention(X) = softmax(-||X W_q - X W_k||^2 / sqrt(d_h)) X W_v
-* improved spectral normalization on every layer (translate/spectral.py);
+* improved spectral normalization on every layer (translate/nets/spectral.py);
 * overlapping patches: each P x P patch is widened by ``overlap`` pixels on
   every side, so the discriminator sees across patch borders and is less
   prone to overfit to the fixed grid. With stride P and padding ``overlap``
   the token grid equals the non-overlapping one (H/P x W/P).
 
 The paper also uses DiffAugment and balanced consistency regularization; they
-act on the images and losses, so they live in translate/regularizers.py.
+act on the images and losses, so they live in translate/training/regularizers.py.
 
 Tensor contract: N x in_channels x H x W (H, W multiples of patch_size)
 -> N x 1 logits read from the class token.
@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translate.layers import resize_pos_embed
-from translate.spectral import apply_improved_spectral_norm
+from translate.nets.layers import resize_pos_embed
+from translate.nets.spectral import apply_improved_spectral_norm
 
 
 class L2Attention(nn.Module):
@@ -108,7 +108,7 @@ class VitDiscriminator(nn.Module):
         if improved_spectral_norm:
             # After _init: ISN freezes the initial spectral norms as its targets.
             apply_improved_spectral_norm(self)
-        # translate.layers.init_weights must not re-draw these weights: ISN's
+        # translate.nets.layers.init_weights must not re-draw these weights: ISN's
         # sigma_init was taken from the ones drawn above.
         for m in self.modules():
             m.keeps_own_init = True

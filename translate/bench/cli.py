@@ -33,7 +33,7 @@ import torch
 
 from options import OptionsError
 from options.ranges import BIG, CHANNELS, SEED, SIDE, floats, ints, quiet_parser
-from translate.bench_measure import (AMP_DTYPES, Spec, build_runner, conv_compute_dtype, count_flops,
+from translate.bench.measure import (AMP_DTYPES, Spec, build_runner, conv_compute_dtype, count_flops,
                                      matmul_peak, measure)
 
 MODES = ("train", "infer")
@@ -317,6 +317,3 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(row) if args.json else format_row(row), flush=True)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

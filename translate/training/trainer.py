@@ -21,15 +21,16 @@ from tqdm import tqdm
 
 from options import TrainConfig, format_options
 from translate import checkpoint as ckpt
-from translate import run_lock, stop_signals
+from translate import stop_signals
+from translate.training import run_lock
 from translate._checkout import import_from_checkout
-from translate.image_pool import ImagePool
+from translate.training.image_pool import ImagePool
 from translate.networks import build_networks
-from translate.objective import Objective
-from translate.regularizers import EMA
-from translate.sampling import EpochSampler
-from translate.schedulers import build_scheduler, step_scheduler
-from translate.training_state import capture_rng, restore_rng, seed_everything
+from translate.training.objective import Objective
+from translate.training.regularizers import EMA
+from translate.training.sampling import EpochSampler
+from translate.training.schedulers import build_scheduler, step_scheduler
+from translate.training.rng_state import capture_rng, restore_rng, seed_everything
 
 datasets = import_from_checkout("datasets")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from translate.layers import SelfAttention2d, norm_layer, uses_bias
+from translate.nets.layers import SelfAttention2d, norm_layer, uses_bias
 
 SIZE_MULTIPLE = 4
 

@@ -154,7 +154,7 @@ class Runner:
     def __init__(self, generator: torch.nn.Module, *, device: str | torch.device = "cpu",
                  mixed_precision: str = "no", channels_last: bool = False, compile: bool = False,
                  tile: int = 0, tile_overlap: int = 64):
-        from translate.generators import size_multiple, smallest_side
+        from translate.nets.generators import size_multiple, smallest_side
         self.device = torch.device(device)
         self.multiple = size_multiple(generator)
         self.min_side = smallest_side(generator)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from translate.layers import norm_layer, uses_bias
+from translate.nets.layers import norm_layer, uses_bias
 
 
 class UnetSkipBlock(nn.Module):

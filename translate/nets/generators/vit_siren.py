@@ -41,13 +41,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translate.layers import resize_pos_embed
+from translate.nets.layers import resize_pos_embed
 
 
 class SelfModulatedLayerNorm(nn.Module):
     """SLN(h, w) = gamma(w) * LayerNorm(h) + beta(w), with gamma, beta affine in w.
 
-    Raw parameters (not nn.Linear children) so that translate.layers.init_weights
+    Raw parameters (not nn.Linear children) so that translate.nets.layers.init_weights
     leaves them alone: the bias starts at gamma = 1, beta = 0 (a plain
     LayerNorm) and the small weights let w modulate from the first step.
     """

@@ -5,9 +5,9 @@ from functools import partial
 
 from torch import nn
 
-from translate.generators.resnet import ResnetGenerator
-from translate.generators.unet import UnetGenerator
-from translate.generators.vit_siren import VitSirenGenerator
+from translate.nets.generators.resnet import ResnetGenerator
+from translate.nets.generators.unet import UnetGenerator
+from translate.nets.generators.vit_siren import VitSirenGenerator
 
 GENERATORS = {
     "resnet_9blocks": partial(ResnetGenerator, n_blocks=9),

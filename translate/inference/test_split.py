@@ -10,7 +10,7 @@ from tqdm import tqdm
 from options import TestConfig
 from translate import stop_signals
 from translate._checkout import import_from_checkout
-from translate.inference import load_generators
+from translate.inference.loading import load_generators
 
 datasets = import_from_checkout("datasets")
 

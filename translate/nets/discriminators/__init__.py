@@ -9,10 +9,10 @@ from functools import partial
 
 from torch import nn
 
-from translate.discriminators.multiscale import MultiscaleDiscriminator
-from translate.discriminators.patchgan import NLayerDiscriminator, PixelDiscriminator
-from translate.discriminators.unet import UNetDiscriminator
-from translate.discriminators.vit import VitDiscriminator
+from translate.nets.discriminators.multiscale import MultiscaleDiscriminator
+from translate.nets.discriminators.patchgan import NLayerDiscriminator, PixelDiscriminator
+from translate.nets.discriminators.unet import UNetDiscriminator
+from translate.nets.discriminators.vit import VitDiscriminator
 
 DISCRIMINATORS = {
     "basic": partial(NLayerDiscriminator, n_layers=3),

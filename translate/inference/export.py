@@ -1,0 +1,235 @@
+"""Export a run's generator: ``python -m translate.export --name RUN --format onnx|torchscript``.
+
+The file holds the bare generator.  Input: float32 N x C x H x W in [-1, 1]
+with H and W multiples of the generator's size multiple (4 for ResNets,
+2**num_downs for U-Nets, the patch size for ViT-SIREN); output: N x C' x H x W
+in [-1, 1].  The padding that ``python -m translate`` adds for other sizes is
+not part of it.  Without ``--dynamic_size`` the height and width are fixed to
+``--size`` (default: the run's crop size); with it, any multiple from the
+smallest side the generator translates (metadata ``min_size``: 8 for ResNets,
+whose reflection padding needs two pixels at 1/4 scale) works.  The batch size
+is free in both cases.  Every generator of the table exports both ways.
+
+ONNX goes through torch.export (``torch.onnx.export(dynamo=True)``), the
+exporter PyTorch maintains; TorchScript through ``torch.jit.trace``.  After
+writing, the file is loaded back and its output compared with PyTorch's (with
+``--dynamic_size`` at the smallest size and at a larger, non-square one); a
+size the generator cannot take is refused before tracing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from translate._checkout import import_from_checkout
+
+import_from_checkout("options")
+from options.config import NetworkConfig  # noqa: E402  (needs the checkout on sys.path)
+from options.ranges import SIDE, quiet_parser  # noqa: E402
+from translate.checkpoint import CheckpointError, find_checkpoint  # noqa: E402
+from translate.files import OutputError, check_writable_file  # noqa: E402
+from translate.nets.generators import size_multiple, smallest_side  # noqa: E402
+from translate.inference.loading import load_generators  # noqa: E402
+
+# Classic runs without a train_opt.txt are built with the classic defaults of their model.
+CLASSIC_DEFAULTS = {"cycle_gan": {"no_dropout": "True"},
+                    "pix2pix": {"netG": "unet_256", "norm": "batch", "no_dropout": "False"}}
+
+
+@dataclass
+class RunGenerator:
+    module: nn.Module
+    in_channels: int
+    out_channels: int
+    size: int            # the crop size it was trained at
+    direction: str       # AtoB | BtoA, in the dataset's domains
+    description: str     # "gen_ab of run NAME (epoch latest, cycle_gan)"
+
+
+def _classic_settings(run_dir: Path, label: str) -> tuple[str, NetworkConfig, dict]:
+    """Model and networks of a classic run, from its train_opt.txt where there is one."""
+    model = "cycle_gan" if (run_dir / f"{label}_net_G_A.pth").exists() else "pix2pix"
+    flags = dict(CLASSIC_DEFAULTS[model])
+    opt_file = run_dir / "train_opt.txt"
+    if opt_file.exists():  # "   netG: resnet_9blocks   [default: ...]" per line
+        for line in opt_file.read_text(errors="replace").splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() and value.split():
+                flags[key.strip()] = value.split()[0]
+    net = NetworkConfig(netG=flags.get("netG", "resnet_9blocks"), ngf=int(flags.get("ngf", 64)),
+                        norm=flags.get("norm", "instance"), use_dropout=flags.get("no_dropout") != "True",
+                        input_nc=int(flags.get("input_nc", 3)), output_nc=int(flags.get("output_nc", 3)),
+                        crop_size=int(flags.get("crop_size", 256)))
+    return model, net, {"data": {"direction": flags.get("direction", "AtoB")}}
+
+
+def load_run_generator(checkpoints_dir: str, name: str, epoch: str = "latest",
+                       direction: str | None = None, *, ema: bool = True) -> RunGenerator:
+    """The generator of run ``name`` that translates ``direction``.
+
+    Directions are the dataset's domains.  ``gen_ab`` maps the side the run was
+    trained from to the other (for a run trained with --direction BtoA, B to A),
+    so leaving ``direction`` out, or naming the run's own, picks ``gen_ab`` and the
+    opposite picks ``gen_ba``, which only two-generator models (cycle_gan, csgan) have.
+    """
+    run_dir = Path(checkpoints_dir) / name
+    if not run_dir.is_dir():
+        raise CheckpointError(f"no run folder {run_dir}: check --name and --checkpoints_dir")
+    model, net, config = "cycle_gan", NetworkConfig(), {}
+    if find_checkpoint(run_dir, epoch) is None:
+        model, net, config = _classic_settings(run_dir, epoch)
+    loaded = load_generators(run_dir, epoch, model=model, net=net, ema=ema)
+    trained = (loaded.train_config or config).get("data", {}).get("direction", "AtoB")
+    wanted = direction or trained
+    key = "gen_ab" if wanted == trained else "gen_ba"
+    if key not in loaded.generators:
+        raise CheckpointError(
+            f"run {name} is a --model {loaded.model} run with one generator, trained {trained}; "
+            f"--direction {wanted} needs a two-generator model (cycle_gan, csgan). Leave --direction out.")
+    channels = (loaded.net.input_nc, loaded.net.output_nc)
+    in_c, out_c = channels if key == "gen_ab" else channels[::-1]
+    return RunGenerator(loaded.generators[key].eval(), in_c, out_c, loaded.net.crop_size, wanted,
+                        f"{key} ({wanted}) of run {name}, epoch {epoch}, --model {loaded.model}")
+
+
+class ExportError(RuntimeError):
+    """The generator could not be exported as asked; the message says what to change."""
+
+
+class ExportFlagError(ExportError):
+    """A flag asks for something this generator cannot take (checked before tracing)."""
+
+
+def _export_onnx(gen: nn.Module, example: torch.Tensor, path: str, dynamic_size: bool, meta: dict) -> None:
+    import onnx
+    from torch.export import Dim
+    multiple, least = meta["size_multiple"], meta["min_size"] // meta["size_multiple"]
+    dims = {0: Dim("batch", min=1)}
+    if dynamic_size:  # H and W: any multiple of what the generator needs, from the smallest on
+        dims.update({2: multiple * Dim("height_blocks", min=least), 3: multiple * Dim("width_blocks", min=least)})
+    program = torch.onnx.export(gen, (example,), dynamo=True, dynamic_shapes=(dims,),
+                                input_names=["image"], output_names=["translated"], verbose=False)
+    model = program.model_proto  # weights inline: generators are far below ONNX's 2 GB limit
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=str(value))
+    onnx.save_model(model, path)
+
+
+def _run_onnx(path: str, x: torch.Tensor) -> torch.Tensor:
+    import onnxruntime
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+
+
+def _example(in_channels: int, size: int, multiple: int, dynamic_size: bool) -> torch.Tensor:
+    """The input the exporter traces.  Batch 2: a batch of 1 would be baked in.
+
+    With --dynamic_size, at least two multiples per side and height != width: torch.export
+    specializes a dimension that is 1 in the example (a U-Net's bottleneck at one multiple,
+    the failure of issue 11), and equal sides could be tied together.
+    """
+    if not dynamic_size:
+        return torch.rand(2, in_channels, size, size) * 2 - 1
+    height = max(size, 2 * multiple)
+    return torch.rand(2, in_channels, height, height + multiple) * 2 - 1
+
+
+def _check_inputs(in_channels: int, size: int, multiple: int, smallest: int,
+                  dynamic_size: bool) -> list[torch.Tensor]:
+    """Inputs the written file must translate as PyTorch does: the promised sizes and batches."""
+    if not dynamic_size:
+        return [torch.rand(1, in_channels, size, size) * 2 - 1]
+    # The smallest size (a U-Net's 1 x 1 bottleneck) and a larger one, wider than high.
+    return [torch.rand(1, in_channels, smallest, smallest + multiple) * 2 - 1,
+            torch.rand(3, in_channels, size + 2 * multiple, size + multiple) * 2 - 1]
+
+
+def export_generator(gen: nn.Module, output: str | Path, fmt: str, *, in_channels: int, size: int,
+                     dynamic_size: bool = False, meta: dict | None = None) -> float:
+    """Write ``gen`` to ``output`` (atomically); return the largest difference from eager PyTorch."""
+    gen = gen.eval().cpu()
+    multiple = size_multiple(gen)
+    if size % multiple:
+        raise ExportFlagError(f"--size {size} is not a multiple of {multiple} (what this generator needs)")
+    smallest = smallest_side(gen)
+    if size < smallest:
+        raise ExportFlagError(f"--size {size} is below the smallest input this generator translates "
+                              f"({smallest} px a side); use --size {smallest} or more")
+    meta = {"size_multiple": multiple, "min_size": smallest, "in_channels": in_channels,
+            "value_range": "[-1, 1]", "dynamic_size": dynamic_size, **(meta or {})}
+    if fmt not in ("onnx", "torchscript"):
+        raise ExportFlagError(f"unknown --format {fmt!r}; use onnx or torchscript")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = str(output.with_name(f".{output.name}.tmp"))
+    example = _example(in_channels, size, multiple, dynamic_size)
+    checks = _check_inputs(in_channels, size, multiple, smallest, dynamic_size)
+    try:
+        with torch.no_grad():
+            if fmt == "onnx":
+                _export_onnx(gen, example, tmp, dynamic_size, meta)
+                run = lambda x: _run_onnx(tmp, x)  # noqa: E731
+            else:
+                traced = torch.jit.trace(gen, example, check_trace=False)
+                torch.jit.save(traced, tmp, _extra_files={"translate.json": json.dumps(meta)})
+                run = torch.jit.load(tmp)
+            diff = max((run(x) - gen(x)).abs().max().item() for x in checks)
+        if dynamic_size and not diff < 1e-3:
+            raise ExportError(f"the {fmt} file gives different results at other sizes (max difference "
+                              f"{diff:.3g}); this generator does not export with --dynamic_size")
+        os.replace(tmp, output)
+    except ExportError:
+        raise
+    except Exception as err:  # torch.export / tracing failures: say what to try
+        hint = " Try without --dynamic_size." if dynamic_size else ""
+        raise ExportError(f"exporting as {fmt} failed: {type(err).__name__}: {err}.{hint}") from err
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return diff
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = quiet_parser(prog="python -m translate.export", description=__doc__.split("\n")[0])
+    p.add_argument("--name", required=True, help="run name: checkpoints_dir/name")
+    p.add_argument("--checkpoints_dir", default="./checkpoints")
+    p.add_argument("--epoch", default="latest", help="which checkpoint: latest, an epoch number, iter_N")
+    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
+                   help="which generator; default: the direction the run was trained in")
+    p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
+    p.add_argument("--dynamic_size", action="store_true", help="accept any height and width (multiples)")
+    p.add_argument("--size", type=SIDE, default=None, help="example height and width; default the crop size")
+    p.add_argument("--output", default=None, help="default checkpoints_dir/name/generator_<direction>.onnx|.pt")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.output:  # before loading: the file must be writable
+            check_writable_file(args.output, "--output")
+        run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)
+        size = args.size or run.size
+        suffix = ".onnx" if args.format == "onnx" else ".pt"
+        output = args.output or Path(args.checkpoints_dir) / args.name / f"generator_{run.direction}{suffix}"
+        check_writable_file(output, "--output")
+        diff = export_generator(run.module, output, args.format, in_channels=run.in_channels, size=size,
+                                dynamic_size=args.dynamic_size,
+                                meta={"run": args.name, "epoch": args.epoch, "generator": run.description})
+    except (CheckpointError, ExportError, OutputError) as err:
+        print(f"translate.inference.export: error: {err}", file=sys.stderr)
+        return 2 if isinstance(err, (ExportFlagError, OutputError)) else 1
+    multiple = size_multiple(run.module)
+    shape = (f"H x W multiples of {multiple}, from {smallest_side(run.module)} px"
+             if args.dynamic_size else f"{size} x {size}")
+    print(f"wrote {output}: {run.description}, input N x {run.in_channels} x {shape} in [-1, 1]; "
+          f"max difference from PyTorch {diff:.2g}")
+    return 0
+

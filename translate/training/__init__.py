@@ -1,0 +1,1 @@
+"""Training: the trainer (mechanics), the objective (math), losses, stabilizers, image pool, sampler, schedulers, RNG state, run lock."""
