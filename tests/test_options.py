@@ -140,8 +140,9 @@ def test_configs_from_before_the_pixel_skip_build_vit_siren_without_it():
 def test_train_opt_text_marks_changed_defaults():
     c = parse_train_options(["--model", "pix2pix", "--lr", "0.001"])
     text = format_options(c.flags)
-    assert "lr: 0.001" in text.replace("  ", " ").replace("  ", " ") or "0.001" in text
-    assert "[default: 0.0002]" in text
+    lines = {line.partition(":")[0].strip(): line.split() for line in text.splitlines()[1:-1]}
+    assert lines["lr"] == ["lr:", "0.001", "[default:", "0.0002]"]      # changed: value, then the default
+    assert lines["beta1"] == ["beta1:", "0.5"] and lines["netG"] == ["netG:", "unet_256"]  # unchanged: no mark
 
 
 def test_suffix_is_formatted_with_options():
