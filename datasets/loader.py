@@ -6,7 +6,9 @@ FailedBatch) rather than as an exception out of a worker process.
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import signal
+import time
 import weakref
 
 import torch
@@ -64,6 +66,18 @@ def _shutdown_live_workers() -> None:
         shutdown = getattr(iterator, "_shutdown_workers", None)
         if shutdown is not None:
             shutdown()
+    # Workers whose iterator is not in the set, or is gone without having stopped them
+    # (Accelerate re-creates the loader as its own class but keeps our worker_init_fn),
+    # still ignore SIGTERM.  multiprocessing's hook would terminate every daemonic child
+    # and then wait for it forever: terminate them here, and kill what ignores it.
+    leftovers = [p for p in multiprocessing.active_children() if p.daemon]
+    for process in leftovers:
+        process.terminate()
+    deadline = time.monotonic() + 0.5
+    for process in leftovers:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
 
 
 class CheckedDataLoader(DataLoader):

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = f"""
@@ -15,7 +17,16 @@ print(next(iterator).tolist())   # left suspended: the workers are alive when th
 """
 
 
-def test_exit_with_live_workers_does_not_hang():
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60)
+# Accelerate re-creates the loader as its own DataLoader class, keeping our worker_init_fn.
+UNDER_ACCELERATE = SCRIPT.replace("iterator = iter(loader)", """
+import torch
+from accelerate.data_loader import prepare_data_loader
+loader = prepare_data_loader(loader, device=torch.device("cpu"), num_processes=1, process_index=0)
+iterator = iter(loader)""")
+
+
+@pytest.mark.parametrize("script", [SCRIPT, UNDER_ACCELERATE], ids=["ours", "under_accelerate"])
+def test_exit_with_live_workers_does_not_hang(script):
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0, 1]"
