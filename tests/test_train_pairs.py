@@ -1,4 +1,28 @@
-"""Every generator x discriminator pair trains (paired and unpaired), and the stabilizers run end to end."""
+"""Every generator and every discriminator trains, paired and unpaired; the pairs with their own wiring run end to end.
+
+Why these pairs cover the wiring.  A generator and a discriminator meet only through the
+image tensor: the trainer hands D the generator's N x C x H x W output at the crop size
+(with the input A concatenated when D is conditional, pix2pix), and every D output is
+either a Tensor or a tuple/list of Tensors whose GAN losses the objective sums.  So what can
+break lies in each network's own side of that contract, both ways:
+
+- each generator with one discriminator (``basic``), in pix2pix (paired: one generator
+  A->B, a conditional D on input_nc + output_nc channels) and in cycle_gan (unpaired: gen_ba
+  too, with the channels reversed, and plain Ds on each domain); each generator at the
+  side it needs (unet_256: 256 px, unet_128: 128 px, the rest 64 px);
+- each discriminator with one generator (``unet_64``), paired and unpaired alike;
+- the pairs that flags tie together, in test_stabilizers_train_save_ema_and_translate, each
+  trained with every stabilizer (DiffAugment, R1, bCR, the adaptive GAN weight, EMA,
+  n_critic, ``--spectral_norm``), saved, and run by test.py: the ViT D beside the ViT-SIREN
+  generator (both read the ``--vit_*`` flags; DiffAugment and bCR feed it augmented images,
+  and its own improved spectral norm must survive the generic one), the U-Net D with CutMix
+  (``--lambda_cutmix`` needs its per-pixel map; options refuse it for other Ds) in cycle_gan,
+  and the multi-scale D (a list of maps at halved sizes, each regularized);
+  test_cutmix_terms_only_for_the_unet_discriminator checks the CutMix wiring itself.
+
+Both lists are read from GENERATORS and DISCRIMINATORS, so a newly registered network is
+trained here by being registered.
+"""
 from __future__ import annotations
 
 import pytest
@@ -16,6 +40,9 @@ from translate.networks import build_networks
 from translate.training.objective import Objective
 from translate.training.trainer import Trainer
 
+PARTNER_D = "basic"      # the classic 70x70 PatchGAN trains every generator
+PARTNER_G = "unet_64"    # the smallest generator at 64 px trains every discriminator
+PAIRS = sorted({(g, PARTNER_D) for g in GENERATORS} | {(PARTNER_G, d) for d in DISCRIMINATORS})
 SIDE = {"unet_256": 256, "unet_128": 128}       # the rest train at 64 px
 TINY_NETS = ["--ngf", "4", "--ndf", "4", "--norm", "instance", "--vit_patch_size", "8", "--vit_dim", "16",
              "--vit_depth", "1", "--vit_heads", "2", "--num_D", "2", "--n_layers_D", "3"]
@@ -31,9 +58,12 @@ def data(tmp_path_factory):
             "unpaired": make_unpaired(root / "unpaired", n=2, size=256)}
 
 
+def test_the_partners_are_registered():
+    assert PARTNER_D in DISCRIMINATORS and PARTNER_G in GENERATORS
+
+
 @pytest.mark.parametrize("layout", ["paired", "unpaired"])
-@pytest.mark.parametrize("netD", sorted(DISCRIMINATORS))
-@pytest.mark.parametrize("netG", sorted(GENERATORS))
+@pytest.mark.parametrize("netG,netD", PAIRS)
 def test_pair_trains_two_steps(tmp_path, data, netG, netD, layout):
     side = str(SIDE.get(netG, 64))
     model = "pix2pix" if layout == "paired" else "cycle_gan"
