@@ -27,6 +27,7 @@ def run_bench(*argv: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_train_json_has_every_figure_and_they_are_positive():
     row = run_bench("train", "--model", "cycle_gan", *TINY)
     for key in ("mode", "model", "netG", "netD", "crop_size", "batch_size", "mixed_precision", "device"):
@@ -51,6 +52,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_inference_row_in_process(one_thread):
     spec = Spec(mode="infer", model="pix2pix", netG="unet_64", ngf=8, ndf=8, crop_size=64, channels_last=True)
     row = run_config(spec, iters=2, warmup=1, baseline=False, peak_seconds=0.2)

@@ -160,6 +160,7 @@ def test_results_pages_in_chromium(browser, tmp_path):
     browser.screenshot("results_page_2.png")
 
 
+@pytest.mark.slow
 def test_visdom_page_in_chromium(browser, tmp_path):
     port = free_port()
     server = start_local_server(port, tmp_path / "visdom")

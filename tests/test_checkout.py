@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -12,6 +14,7 @@ def _run(code: str, cwd: Path, extra_path: Path | None = None) -> subprocess.Com
                           env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, timeout=120)
 
 
+@pytest.mark.slow
 def test_imports_the_checkouts_datasets_from_any_directory(tmp_path):
     code = ("from translate._checkout import import_from_checkout\n"
             "m = import_from_checkout('datasets'); print(m.__file__)")

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from imaging import make_paired
 from translate import checkpoint as ckpt
 
@@ -38,6 +40,7 @@ def _wait_for_step(run: Path, at_least: int, proc, timeout=120) -> None:
     raise AssertionError(f"training did not reach step {at_least}: {proc.stdout.read() if proc.poll() is not None else ''}")
 
 
+@pytest.mark.slow
 def test_sigkill_at_varied_points_never_breaks_the_newest_checkpoint(tmp_path):
     make_paired(tmp_path / "data", n=6)
     run = tmp_path / "ck" / "crash"
@@ -63,6 +66,7 @@ def test_sigkill_at_varied_points_never_breaks_the_newest_checkpoint(tmp_path):
     assert not leftovers, leftovers  # the next saves cleared what the killed ones left
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_explains_how_to_resume(tmp_path):
     make_paired(tmp_path / "data", n=6)
     run = tmp_path / "ck" / "crash"

@@ -80,6 +80,7 @@ def damage(path: Path, how: str) -> None:
 DAMAGES = ("empty", "truncated", "bitflip")
 
 
+@pytest.mark.slow
 def test_a_run_records_a_checksum_of_every_checkpoint_file(run):
     _, _, run_dir = run
     for folder in ("ckpt_latest", "ckpt_iter_2", "ckpt_iter_4"):
@@ -91,6 +92,7 @@ def test_a_run_records_a_checksum_of_every_checkpoint_file(run):
 
 
 @pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.slow
 def test_test_py_falls_back_from_damaged_latest_weights(run, tmp_path, how):
     data, ck, run_dir = run
     shutil.rmtree(run_dir / "ckpt_iter_4")   # the fallback must be iter_2, not a twin of latest
@@ -104,6 +106,7 @@ def test_test_py_falls_back_from_damaged_latest_weights(run, tmp_path, how):
 
 
 @pytest.mark.parametrize("how", DAMAGES)
+@pytest.mark.slow
 def test_continue_train_falls_back_from_damaged_latest_state(run, how):
     data, ck, run_dir = run
     shutil.rmtree(run_dir / "ckpt_iter_4")
@@ -116,6 +119,7 @@ def test_continue_train_falls_back_from_damaged_latest_state(run, how):
     assert ckpt.load_training_state(run_dir / "ckpt_latest")["total_iters"] == 5   # a new, intact latest
 
 
+@pytest.mark.slow
 def test_continue_train_falls_back_from_damaged_latest_weights(run):
     data, ck, run_dir = run
     damage(run_dir / "ckpt_latest" / "weights.safetensors", "bitflip")
@@ -124,6 +128,7 @@ def test_continue_train_falls_back_from_damaged_latest_weights(run):
     assert "checksum" in out and f"Resumed from {run_dir / 'ckpt_iter_4'}" in out
 
 
+@pytest.mark.slow
 def test_a_damaged_explicit_epoch_is_an_error_listing_the_intact_ones(run, tmp_path):
     data, ck, run_dir = run
     damage(run_dir / "ckpt_iter_4" / "weights.safetensors", "truncated")
@@ -133,6 +138,7 @@ def test_a_damaged_explicit_epoch_is_an_error_listing_the_intact_ones(run, tmp_p
     assert "iter_2" in out and "latest" in out and "--epoch" in out
 
 
+@pytest.mark.slow
 def test_no_intact_checkpoint_is_a_clear_error_everywhere(run, tmp_path):
     data, ck, run_dir = run
     for folder in ckpt.list_checkpoints(run_dir):

@@ -29,6 +29,7 @@ def _torchrun(tmp_path, out, steps, extra=()):
     return [json.loads((out / f"trace{r}.json").read_text()) for r in (0, 1)]
 
 
+@pytest.mark.slow
 def test_two_processes_shard_data_sync_weights_and_only_rank0_writes(tmp_path):
     make_paired(tmp_path / "data", n=12)  # 3 steps per epoch per rank
     first = _torchrun(tmp_path, tmp_path / "run", steps=2)
@@ -52,6 +53,7 @@ def test_two_processes_shard_data_sync_weights_and_only_rank0_writes(tmp_path):
     assert not (set(a["paths"]) | set(b["paths"])) & seen_before, "resume repeated images of the epoch"
 
 
+@pytest.mark.slow
 def test_train_py_under_accelerate_launch(tmp_path):
     make_paired(tmp_path / "data", n=4)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -37,6 +37,7 @@ def eager(ck, direction=None):
     return load_run_generator(str(ck), "cyc", direction=direction).module
 
 
+@pytest.mark.slow
 def test_onnx_with_dynamic_size_runs_in_onnxruntime_at_other_sizes(ck, tmp_path, capsys):
     import onnx
     import onnxruntime

@@ -207,6 +207,7 @@ def _fresh(root, kind):
 
 @RUNS
 @given(data=st.data())
+@pytest.mark.slow
 def test_accepted_training_values_complete_an_iteration(trained, data):
     flag, value = data.draw(st.sampled_from(_accepted("train.py")))
     ck = _fresh(trained, "train")
@@ -220,6 +221,7 @@ def test_accepted_training_values_complete_an_iteration(trained, data):
 
 @settings(RUNS, max_examples=4)
 @given(data=st.data())
+@pytest.mark.slow
 def test_accepted_test_values_translate(trained, data):
     flag, value = data.draw(st.sampled_from(_accepted("test.py")))
     results = _fresh(trained, "results")

@@ -109,6 +109,7 @@ def test_generator_output_converts_like_a_saved_picture():
 
 
 # ---- the real Inception --------------------------------------------------------
+@pytest.mark.slow
 def test_real_inception_features_are_stable_across_batch_sizes(tmp_path):
     for i in range(3):
         random_image(40 + 8 * i, i).save(tmp_path / f"{i}.png")
@@ -208,6 +209,7 @@ def test_bad_inputs_give_one_line_errors_or_listed_skips(tmp_path, capsys):
     assert code == 1 and "not a TorchScript file" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_command_line_error_has_no_traceback(tmp_path):
     (tmp_path / "empty").mkdir()
     result = subprocess.run([sys.executable, "-m", "translate.metrics", str(tmp_path / "empty"), str(tmp_path)],

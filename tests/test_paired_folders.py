@@ -158,6 +158,7 @@ def test_combine_without_phases_is_a_clear_error(tmp_path, capsys):
     assert exit_info.value.code == 2 and "no phase folders" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_combine_command_line(tmp_path):
     make_pairs(tmp_path / "src", names=("0",))
     out = subprocess.run([sys.executable, "-m", "datasets.combine", str(tmp_path / "src"), str(tmp_path / "out")],

@@ -47,6 +47,7 @@ def _expect_umask(top: Path, umask: int) -> None:
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002])
+@pytest.mark.slow
 def test_everything_a_run_writes_follows_the_umask(tmp_path, umask):
     data = make_paired(tmp_path / "data", n=2)
     ck, results = tmp_path / "ck", tmp_path / "results"
@@ -122,6 +123,7 @@ def small_run(tmp_path_factory):
     return data, base / "ck"
 
 
+@pytest.mark.slow
 def test_train_refuses_a_checkpoints_dir_that_is_a_file_before_any_work(tmp_path):
     data = make_paired(tmp_path / "data", n=2)
     (tmp_path / "afile").write_text("")
@@ -133,6 +135,7 @@ def test_train_refuses_a_checkpoints_dir_that_is_a_file_before_any_work(tmp_path
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+@pytest.mark.slow
 def test_train_refuses_a_place_where_no_file_can_be_created(tmp_path):
     data = make_paired(tmp_path / "data", n=2)
     rc, out = _run(ROOT / "train.py", "--dataroot", data, "--name", "run", "--checkpoints_dir", "/proc",
@@ -151,6 +154,7 @@ def test_train_refuses_a_read_only_folder(tmp_path):
     _assert_clean_refusal(rc, out, "--checkpoints_dir")
 
 
+@pytest.mark.slow
 def test_test_py_refuses_a_results_dir_that_cannot_be_written(small_run, tmp_path):
     data, ck = small_run
     (tmp_path / "afile").write_text("")
@@ -161,6 +165,7 @@ def test_test_py_refuses_a_results_dir_that_cannot_be_written(small_run, tmp_pat
         assert "Translated" not in out
 
 
+@pytest.mark.slow
 def test_translate_and_export_refuse_outputs_that_cannot_be_written(small_run, tmp_path, capsys):
     data, ck = small_run
     (tmp_path / "afile").write_text("")

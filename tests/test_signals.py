@@ -72,6 +72,7 @@ def _assert_clean(run: Run) -> None:
     assert "Traceback" not in err and "exited unexpectedly" not in err, run.text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig,code,to_group", [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, True),
                                                pytest.param(signal.SIGTERM, 143, False, marks=pytest.mark.slow)])
 def test_training_saves_the_current_iteration_and_resumes(tmp_path, capsys, sig, code, to_group):
@@ -97,6 +98,7 @@ def test_training_saves_the_current_iteration_and_resumes(tmp_path, capsys, sig,
         assert ckpt.load_training_state(ckpt.find_checkpoint(run_dir, "latest"))["steps"] == steps + 1
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_does_not_break_the_save(tmp_path):
     make_paired(tmp_path / "data", n=6)
     run_dir = tmp_path / "ck" / "sig"
@@ -145,6 +147,7 @@ def small_run(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.slow
 def test_folder_translation_stops_with_its_summary_and_resumes(tmp_path, small_run, sig, code):
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
@@ -174,6 +177,7 @@ def test_folder_translation_stops_with_its_summary_and_resumes(tmp_path, small_r
         assert "!broken.png" in (out / "failed.txt").read_text()
 
 
+@pytest.mark.slow
 def test_test_py_stops_with_the_results_page_so_far(tmp_path, small_run):
     src = tmp_path / "in"
     src.mkdir()

@@ -108,6 +108,7 @@ def test_same_sized_images_still_batch_without_a_crop(tmp_path):
     assert train_entry.main(argv) == 0
 
 
+@pytest.mark.slow
 def test_pool_of_mixed_sizes_survives_a_resume_bit_for_bit(tmp_path):
     """An epoch of scale_width over the mixed folder fills the pool with fakes of several
     sizes; the checkpoint keeps them, and 5 + 2 resumed iterations equal 7 straight ones."""

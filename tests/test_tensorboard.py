@@ -43,6 +43,7 @@ def _records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "loss_log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_losses_rates_speed_visuals_and_config_are_in_the_event_files(tmp_path):
     run = _train(tmp_path / "ck", 3, "--lr", "0.0003", "--lr_D", "0.0001")
     events = _events(run / "tensorboard")

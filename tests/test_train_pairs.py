@@ -62,7 +62,8 @@ def test_the_partners_are_registered():
     assert PARTNER_D in DISCRIMINATORS and PARTNER_G in GENERATORS
 
 
-@pytest.mark.parametrize("layout", ["paired", "unpaired"])
+# Paired in the fast set (each network once); unpaired, the second way, with the slow tests.
+@pytest.mark.parametrize("layout", ["paired", pytest.param("unpaired", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("netG,netD", PAIRS)
 def test_pair_trains_two_steps(tmp_path, data, netG, netD, layout):
     side = str(SIDE.get(netG, 64))

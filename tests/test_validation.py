@@ -62,6 +62,7 @@ def test_defaults_follow_the_data():
     assert paired == ("l1", "psnr", "ssim", "kid") and unpaired == ("kid", "fid")
 
 
+@pytest.mark.slow
 def test_validation_logs_plots_keeps_best_and_resumes_with_it(tmp_path):
     make_paired(tmp_path / "data", n=4, phases=("train", "test", "val"))
     run_dir = tmp_path / "ck" / "v"

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from translate.visualize.server import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +22,7 @@ def _listening_addresses(port: int) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_viewer_binds_to_loopback_by_default(tmp_path):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "translate.viewer", "--port", str(port),

@@ -94,6 +94,7 @@ def test_grid_plot_and_text_reach_the_server(server):
     assert "--netG &lt;resnet_9blocks&gt;" in text["content"] and "3.5 images/s" in text["content"]
 
 
+@pytest.mark.slow
 def test_server_going_away_never_blocks_and_warns_once(tmp_path):
     srv = Server(tmp_path)
     env = "going_away"
@@ -152,6 +153,7 @@ def test_unreachable_at_start_is_quiet_and_fast():
 
 
 @pytest.mark.skipif(not (ROOT / "train.py").is_file(), reason="train.py is not written yet")
+@pytest.mark.slow
 def test_training_two_iterations_with_the_display_on(server, tmp_path):
     env = "train_live"
     command = [sys.executable, "train.py", "--model", "pix2pix", "--max_iters", "2",

@@ -53,6 +53,7 @@ def test_the_classic_flags_and_default_project():
     assert not parse_train_options([]).display.use_wandb
 
 
+@pytest.mark.slow
 def test_offline_run_holds_losses_visuals_and_config_with_visdom_off(offline, tmp_path):
     # --display_id 0 turns Visdom off; W&B and TensorBoard stay on (the classic code's #1616).
     run = _train(tmp_path / "ck", 3, "--display_id", "0", "--use_tensorboard",
@@ -82,6 +83,7 @@ def test_offline_run_holds_losses_visuals_and_config_with_visdom_off(offline, tm
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_continue_train_resumes_the_same_wandb_run(offline, tmp_path):
     run = _train(tmp_path / "ck", 2, "--display_id", "0")
     _train(tmp_path / "ck", 3, "--display_id", "0", "--continue_train")

@@ -25,7 +25,8 @@ loader = prepare_data_loader(loader, device=torch.device("cpu"), num_processes=1
 iterator = iter(loader)""")
 
 
-@pytest.mark.parametrize("script", [SCRIPT, UNDER_ACCELERATE], ids=["ours", "under_accelerate"])
+@pytest.mark.parametrize("script", [pytest.param(SCRIPT, id="ours"),
+                                    pytest.param(UNDER_ACCELERATE, id="under_accelerate", marks=pytest.mark.slow)])
 def test_exit_with_live_workers_does_not_hang(script):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
