@@ -15,6 +15,7 @@ from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
 from translate.nets.discriminators import build_discriminator
 from translate.nets.generators import GENERATORS, build_generator, size_multiple
 from translate.nets.layers import NORMS
+from translate import devices
 
 __all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
            "TrainConfig", "TestConfig", "train_config_from_dict"]
@@ -235,7 +236,7 @@ def _check_train(o) -> None:
     if o.n_epochs < 0 or o.n_epochs_decay < 0 or o.n_epochs + o.n_epochs_decay < 1:
         raise OptionsError("--n_epochs + --n_epochs_decay must be at least 1")
     if o.mixed_precision == "fp16" and o.gpu_ids == "-1":
-        raise OptionsError("--mixed_precision fp16 needs a GPU; on the CPU use bf16 or no")
+        raise OptionsError(devices.FP16_NEEDS_GPU)
     if o.lambda_cutmix > 0 and o.netD != "unet":
         raise OptionsError("--lambda_cutmix needs the per-pixel map of --netD unet (U-Net GAN)")
     reconstruction = (o.lambda_L1 > 0 if o.model == "pix2pix"

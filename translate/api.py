@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from translate import devices
 from translate.checkpoint import CheckpointError, load_classic_state_dict
 from translate.inference.export import RunGenerator, load_run_generator
 from translate.pretrained import CLASSIC_CANDIDATES, fit_classic_generator
@@ -35,10 +36,6 @@ from translate.inference.tiling import Runner
 from translate.inference.folder import image_io, to_uint8_array
 
 CLASSIC_FILE = re.compile(r"(?P<label>.+)_net_G\.pth")
-
-
-def _default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _load(source: str | Path, checkpoints_dir: str, epoch: str, direction: str | None,
@@ -151,7 +148,7 @@ def load_translator(source: str | Path, *, epoch: str = "latest", direction: str
     first GPU if there is one; ``mixed_precision`` is no, bf16 or fp16;
     ``tile``/``tile_overlap`` translate large images in blended tiles.
     """
-    device = torch.device(device or _default_device())
+    device = torch.device(device or devices.default_device())
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r}, but PyTorch sees no CUDA GPU here; use device='cpu'")
     run = _load(source, checkpoints_dir, epoch, direction, ema)

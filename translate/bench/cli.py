@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from options import OptionsError
+from translate import devices
 from options.ranges import BIG, CHANNELS, SEED, SIDE, floats, ints, quiet_parser
 from translate.bench.measure import (AMP_DTYPES, Spec, build_runner, conv_compute_dtype, count_flops,
                                      matmul_peak, measure)
@@ -66,9 +67,7 @@ def _load_average() -> float | None:
 
 def native_bf16(device: torch.device) -> bool:
     """Whether bf16 convolutions get fast kernels here (oneDNN bf16 on the CPU; Ampere+ on CUDA)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return devices.native_precision(device, "bf16")
 
 
 def run_config(spec: Spec, *, iters: int, warmup: int, baseline: bool, rounds: int | None = None,
@@ -281,14 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
                             "min(iters, 5) on a GPU)")
         p.add_argument("--baseline", action="store_true", help="also time the classic way and report the speedup")
         p.add_argument("--json", action="store_true", help="print one JSON object per configuration")
-        p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=("cpu", "cuda"))
+        p.add_argument("--device", default=devices.default_device(), choices=("cpu", "cuda"))
         p.add_argument("--seed", type=SEED, default=0)
         p.add_argument("--threads", type=ints(1, 1024), default=None, help="CPU threads (torch.set_num_threads); default torch's")
         p.add_argument("--peak_seconds", type=floats(0, 3600, low_open=True), default=3.0, help="time budget of the matmul peak measurement")
     p = sub.add_parser("standard", help="the standard set, written as a markdown table",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default="bench-results/standard.md")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=("cpu", "cuda"))
+    p.add_argument("--device", default=devices.default_device(), choices=("cpu", "cuda"))
     p.add_argument("--train_iters", type=ints(1, BIG), default=None, help="default: 2 on the CPU, 20 on a GPU")
     p.add_argument("--train_warmup", type=ints(0, BIG), default=None, help="default: 1 on the CPU, 5 on a GPU")
     p.add_argument("--infer_iters", type=ints(1, BIG), default=None, help="default: 3 on the CPU, 50 on a GPU")

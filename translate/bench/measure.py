@@ -23,6 +23,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from options import parse_train_options
+from translate import devices
 from translate.nets.layers import InstanceNorm2d
 from translate.networks import make_generator
 
@@ -162,8 +163,7 @@ class InferRunner:
         self.net = net
         self.module = torch.compile(net) if spec.compile and not classic else net
         mp = "no" if classic else spec.mixed_precision
-        self.amp = (lambda: torch.autocast(self.device.type, dtype=AMP_DTYPES[mp])) if mp != "no" \
-            else contextlib.nullcontext
+        self.amp = lambda: devices.autocast(self.device, mp)
         self.out = None
 
     def _input(self) -> torch.Tensor:

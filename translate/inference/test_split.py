@@ -1,14 +1,13 @@
 """test.py's work: translate the test split (or a folder) and write a results page."""
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from options import TestConfig
-from translate import stop_signals
+from translate import devices, stop_signals
 from translate._checkout import import_from_checkout
 from translate.inference.loading import load_generators
 
@@ -50,7 +49,7 @@ def run_test(cfg: TestConfig) -> Path:
     data_cfg = cfg.data  # no --dataroot: build_dataset uses the built-in data
     dataset = datasets.build_dataset(data_cfg, is_train=False)
     loader = datasets.build_dataloader(dataset, data_cfg, is_train=False)   # its workers ignore Ctrl-C
-    device = torch.device("cuda" if cfg.run.gpu_ids and torch.cuda.is_available() else "cpu")
+    device = devices.pick_device(cfg.run.gpu_ids)
     gens = {}
     for name, g in loaded.generators.items():
         g = g.to(device)
@@ -66,8 +65,8 @@ def run_test(cfg: TestConfig) -> Path:
         from translate.metrics import MetricError
         raise MetricError("--metrics needs target images to compare with: --model test (one folder) has "
                           "none; use `python -m translate.metrics FAKE_DIR REAL_DIR`")
-    amp = (torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[cfg.mixed_precision])
-           if cfg.mixed_precision != "no" else contextlib.nullcontext())
+    devices.warn_if_emulated(device, cfg.mixed_precision)
+    amp = devices.autocast(device, cfg.mixed_precision)
     rows, done, saved = [], 0, {}
     total = min(cfg.num_test, len(dataset))
     # A stop signal ends the loop between batches; the page then shows what was translated.

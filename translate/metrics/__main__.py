@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-import torch
+from translate import devices
 
 from translate._checkout import import_from_checkout
 
@@ -48,11 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _device(gpu_ids: str) -> str:
-    ids = [int(t) for t in str(gpu_ids).split(",") if t.strip() and int(t) >= 0]
-    return f"cuda:{ids[0]}" if ids and torch.cuda.is_available() else "cpu"
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -62,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         real, ignored_real = scan_folder(args.real_dir, "REAL_DIR")
         result = compare(fake, real, paired=args.paired, fake_root=args.fake_dir, real_root=args.real_dir,
                          inception=args.inception, batch_size=args.batch_size, num_workers=args.num_workers,
-                         device=_device(args.gpu_ids), kid_subsets=args.kid_subsets,
+                         device=devices.pick_device(args.gpu_ids), kid_subsets=args.kid_subsets,
                          kid_subset_size=args.kid_subset_size, cache_dir=args.cache_dir)
     except (MetricError, InceptionError, ValueError) as err:
         print(f"python -m translate.metrics: error: {err}", file=sys.stderr)

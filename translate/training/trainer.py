@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from options import TrainConfig, format_options
 from translate import checkpoint as ckpt
+from translate import devices
 from translate import stop_signals
 from translate.training import run_lock
 from translate._checkout import import_from_checkout
@@ -38,7 +39,7 @@ datasets = import_from_checkout("datasets")
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        use_cpu = not cfg.run.gpu_ids or not torch.cuda.is_available()
+        use_cpu = not devices.wants_gpu(cfg.run.gpu_ids)
         # Accelerate keeps its settings in a process-wide singleton; a second run in the
         # same process (tests, the benchmark) may want other settings, so start afresh.
         # The distributed part (PartialState, the process group) is kept.
@@ -51,10 +52,8 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = not cfg.optim.deterministic
-        if (self.device.type == "cpu" and cfg.optim.mixed_precision == "bf16" and self.is_main
-                and not torch.ops.mkldnn._is_mkldnn_bf16_supported()):
-            print("warning: this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 convolutions fall back "
-                  "to slow kernels, often 10x slower than fp32. Use --mixed_precision no here.")
+        if self.is_main:
+            devices.warn_if_emulated(self.device, cfg.optim.mixed_precision)
         self.run_dir = Path(cfg.run.checkpoints_dir) / cfg.run.name
         self._build_data()
         self._build_model()
