@@ -392,3 +392,8 @@ def format_options(flags: dict) -> str:
         lines.append(f"{key:>25}: {str(value):<30}{note}")
     lines.append("----------------- End -------------------")
     return "\n".join(lines) + "\n"
+
+
+def network_config_from_flags(o: argparse.Namespace) -> NetworkConfig:
+    """The networks of parsed train.py flags (the loader reads a classic train_opt.txt so)."""
+    return _network_config(o)

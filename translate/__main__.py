@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from translate import devices
 from translate._checkout import import_from_checkout
 from translate.checkpoint import CheckpointError
-from translate.inference.export import load_run_generator
+from translate.inference.loading import load_run_generator
 from translate.files import check_writable_folder
 from translate.inference.tiling import Runner, translate_padded
 from translate.inference.folder import (PREPROCESS, SAVE_FORMATS, FolderError, FolderOptions, Summary,
@@ -67,26 +68,6 @@ def build_parser() -> FlagParser:
     p.add_argument("--benchmark", action="store_true",
                    help="time a naive loop and the pipeline on DIR (outputs in OUTDIR/naive, OUTDIR/fast)")
     return p
-
-
-def _device(gpu_ids: str) -> str:
-    try:
-        ids = [int(t) for t in str(gpu_ids).split(",") if t.strip()]
-    except ValueError:
-        raise FolderError(f"--gpu_ids {gpu_ids!r}: give a GPU number such as 0, or -1 for the CPU") from None
-    if ids and ids[0] >= 0 and torch.cuda.is_available():
-        return f"cuda:{ids[0]}"
-    return "cpu"
-
-
-def _warn_slow_precision(device: str, precision: str) -> None:
-    """bf16/fp16 autocast on a CPU without those instructions is emulated: often 5-10x slower."""
-    if device != "cpu" or precision == "no":
-        return
-    check = getattr(torch.ops.mkldnn, f"_is_mkldnn_{precision}_supported", None)
-    if check is not None and not check():
-        print(f"note: this CPU has no native {precision} support (AVX512-BF16/AMX); "
-              f"--mixed_precision {precision} is likely slower than --mixed_precision no", file=sys.stderr)
 
 
 def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int, *,
@@ -174,11 +155,11 @@ def main(argv: list[str] | None = None) -> int:
             quality=args.quality, batch_size=args.batch_size, num_workers=args.num_workers,
             num_writers=args.num_writers, preprocess=args.preprocess, load_size=args.load_size,
             skip_existing=args.skip_existing, html=args.html, progress=not args.no_progress)
-        compute = dict(device=_device(args.gpu_ids), mixed_precision=args.mixed_precision,
+        compute = dict(device=devices.pick_device(args.gpu_ids), mixed_precision=args.mixed_precision,
                        channels_last=args.channels_last, compile=args.compile, tile=args.tile,
                        tile_overlap=args.tile_overlap)
         print(f"translating with {run.description}", file=sys.stderr)
-        _warn_slow_precision(compute["device"], args.mixed_precision)
+        devices.warn_if_emulated(compute["device"], args.mixed_precision)
         if args.benchmark:
             result = benchmark(run.module, opts, run.in_channels, **compute)
             runs = " and ".join(f"{r:.3f}" for r in result["naive_runs"])
