@@ -17,6 +17,7 @@ from translate.metrics import METRICS
 
 from options.ranges import (BIG, CHANNELS, FRACTION, FREQUENCY, LEARNING_RATE, SEED, SIDE, WEIGHT,
                             WORKERS, floats, ints, quiet_parser)
+from options.run_flags import add_run_flags
 
 MODELS = ("cycle_gan", "pix2pix", "csgan", "test")
 DATASET_MODES = ("aligned", "unaligned", "single", "paired_folders")
@@ -30,12 +31,22 @@ def _bool_flag(parser, name, help):
     parser.add_argument(name, action="store_true", help=help)
 
 
+# What the run flags (options/run_flags.py) say in train.py and test.py.
+_TRAIN_RUN = {
+    "name": {"required": None, "default": "experiment_name", "help": "run name: checkpoints go to checkpoints_dir/name"},
+    "gpu_ids": {"help": "e.g. 0 or 0,1; -1 for CPU (Accelerate picks the devices)"},
+    "direction": {"default": "AtoB", "help": None},
+    "epoch": {"help": "which checkpoint to load: latest, an epoch number, iter_N"},
+    "mixed_precision": {"choices": PRECISIONS},
+    "channels_last": {"help": "channels-last memory format (faster convs with bf16/fp16)"},
+    "compile": {"help": "torch.compile the networks"},
+}
+
+
 def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataroot", default=None,
                    help="dataset folder; leave out to use the built-in procedural dataset")
-    p.add_argument("--name", default="experiment_name", help="run name: checkpoints go to checkpoints_dir/name")
-    p.add_argument("--checkpoints_dir", default="./checkpoints")
-    p.add_argument("--gpu_ids", default="0", help="e.g. 0 or 0,1; -1 for CPU (Accelerate picks the devices)")
+    add_run_flags(p, "name", "checkpoints_dir", "gpu_ids", name=_TRAIN_RUN["name"], gpu_ids=_TRAIN_RUN["gpu_ids"])
     p.add_argument("--model", default="cycle_gan", choices=MODELS)
     p.add_argument("--input_nc", type=ints(1, 3), default=3)
     p.add_argument("--output_nc", type=ints(1, 3), default=3)
@@ -49,7 +60,7 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init_gain", type=floats(0, 10, low_open=True), default=0.02)
     _bool_flag(p, "--no_dropout", "no dropout in the generator")
     p.add_argument("--dataset_mode", default="unaligned", choices=DATASET_MODES)
-    p.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"))
+    add_run_flags(p, "direction", direction=_TRAIN_RUN["direction"])
     _bool_flag(p, "--skip_unmatched", "paired_folders: leave out files without a same-named partner "
                "(default: an error lists them)")
     _bool_flag(p, "--serial_batches", "take images in order instead of shuffling")
@@ -61,13 +72,12 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preprocess", default="resize_and_crop", choices=PREPROCESS)
     _bool_flag(p, "--no_flip", "no random horizontal flips")
     p.add_argument("--display_winsize", type=SIDE, default=256)
-    p.add_argument("--epoch", default="latest", help="which checkpoint to load: latest, an epoch number, iter_N")
+    add_run_flags(p, "epoch", epoch=_TRAIN_RUN["epoch"])
     p.add_argument("--load_iter", type=ints(0, BIG), default=0, help="if > 0, load checkpoint iter_<load_iter>")
     _bool_flag(p, "--verbose", "print network details")
     p.add_argument("--suffix", default="", help="run-name suffix, formatted with the options: {model}_{netG}")
-    p.add_argument("--mixed_precision", default="no", choices=PRECISIONS)
-    _bool_flag(p, "--channels_last", "channels-last memory format (faster convs with bf16/fp16)")
-    _bool_flag(p, "--compile", "torch.compile the networks")
+    add_run_flags(p, "mixed_precision", "channels_last", "compile", mixed_precision=_TRAIN_RUN["mixed_precision"],
+                  channels_last=_TRAIN_RUN["channels_last"], compile=_TRAIN_RUN["compile"])
     p.add_argument("--seed", type=SEED, default=0)
     # Networks beyond the classic ones.
     p.add_argument("--vit_patch_size", type=ints(1, 256), default=16)

@@ -32,42 +32,8 @@ from translate.inference.folder import (PREPROCESS, SAVE_FORMATS, FolderError, F
                                         encode, image_io, plan_jobs, translate_folder)
 
 import_from_checkout("options")
-from options.ranges import SIDE, WORKERS, FlagParser, floats, ints, quiet_parser  # noqa: E402
-
-
-def build_parser() -> FlagParser:
-    p = quiet_parser(prog="python -m translate", description="Translate a folder tree of "
-                     "images with a trained run (its saved config rebuilds the networks).")
-    p.add_argument("input_dir", metavar="DIR", help="folder of images (searched recursively)")
-    p.add_argument("--name", required=True, help="run name: checkpoints_dir/name")
-    p.add_argument("--output", required=True, help="output folder; mirrors DIR's tree")
-    p.add_argument("--checkpoints_dir", default="./checkpoints")
-    p.add_argument("--epoch", default="latest", help="which checkpoint: latest, an epoch number, iter_N")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="default: the direction the run was trained in; the other one uses gen_ba")
-    p.add_argument("--save_format", choices=SAVE_FORMATS, default="same",
-                   help="same keeps each input's suffix (jpg, png, webp, bmp, tif); outputs are 8-bit")
-    p.add_argument("--quality", type=ints(1, 100), default=95, help="JPEG / WebP quality")
-    p.add_argument("--batch_size", type=ints(1, 4096), default=1, help="images of the same size per forward pass")
-    p.add_argument("--num_workers", type=WORKERS, default=2, help="decoding processes (0: in the main process)")
-    p.add_argument("--num_writers", type=ints(1, 256), default=2, help="encoding / writing threads")
-    p.add_argument("--mixed_precision", choices=("no", "bf16", "fp16"), default="no")
-    p.add_argument("--channels_last", action="store_true", help="channels-last memory format")
-    p.add_argument("--compile", action="store_true", help="torch.compile the generator")
-    p.add_argument("--tile", type=ints(0, 65536), default=0, help="translate in tiles of this size (0: whole images)")
-    p.add_argument("--tile_overlap", type=ints(0, 32768), default=64, help="pixels shared by neighbouring tiles")
-    p.add_argument("--preprocess", choices=PREPROCESS, default="none",
-                   help="none: each image at its own size; resize: load_size square; scale_width")
-    p.add_argument("--load_size", type=SIDE, default=256, help="size for --preprocess resize / scale_width")
-    p.add_argument("--skip_existing", action="store_true", help="skip inputs whose output exists (resume)")
-    p.add_argument("--html", action="store_true", help="write OUTDIR/index.html of before/after pairs")
-    p.add_argument("--gpu_ids", default="0", help="GPU to use (the first id); -1 for the CPU")
-    p.add_argument("--max_megapixels", type=floats(0, 1e6, low_open=True), default=None,
-                   help="accept images up to this size (PIL refuses ~89 MP as decompression bombs)")
-    p.add_argument("--no_progress", action="store_true", help="no progress bar")
-    p.add_argument("--benchmark", action="store_true",
-                   help="time a naive loop and the pipeline on DIR (outputs in OUTDIR/naive, OUTDIR/fast)")
-    return p
+from options.commands import translate_parser  # noqa: E402
+from options.ranges import FlagParser  # noqa: E402
 
 
 def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int, *,
@@ -132,6 +98,10 @@ def format_summary(summary: Summary, opts: FolderOptions) -> str:
         lines.append(f"stopped by {signal.Signals(summary.interrupted).name}: {summary.left} image(s) not "
                      f"translated yet. Run the same command with --skip_existing to translate the rest.")
     return "\n".join(lines)
+
+
+def build_parser() -> FlagParser:
+    return translate_parser(SAVE_FORMATS, PREPROCESS)
 
 
 def parse_args(argv: list[str] | None = None):

@@ -20,7 +20,6 @@ or TRANSLATE_PRETRAINED_URL points at a mirror with the same paths.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import itertools
 import os
@@ -222,16 +221,14 @@ def fetch_pretrained(name: str, *, kind: str | None = None, checkpoints_dir: str
     return final
 
 
+def build_parser():
+    from options.commands import pretrained_parser
+    return pretrained_parser(__doc__.split("\n\n")[0], kinds=KINDS, env_base_url=ENV_BASE_URL,
+                             default_base_url=DEFAULT_BASE_URL)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m translate.pretrained", description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", nargs="?", help="published model name, e.g. horse2zebra (see --list)")
-    parser.add_argument("--list", action="store_true", help="list the published names and exit")
-    parser.add_argument("--kind", choices=sorted(KINDS), default=None,
-                        help="for names published by both (sat2map, map2sat, facades_label2photo); "
-                             "default pix2pix for those")
-    parser.add_argument("--checkpoints_dir", default="./checkpoints")
-    parser.add_argument("--base_url", default=None,
-                        help=f"server to fetch from (default: ${ENV_BASE_URL} or {DEFAULT_BASE_URL})")
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
         print(listing())

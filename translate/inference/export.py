@@ -18,7 +18,6 @@ size the generator cannot take is refused before tracing.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -30,7 +29,7 @@ from torch import nn
 from translate._checkout import import_from_checkout
 
 import_from_checkout("options")
-from options.ranges import SIDE, quiet_parser  # noqa: E402  (needs the checkout on sys.path)
+from options.commands import export_parser  # noqa: E402  (needs the checkout on sys.path)
 from translate.checkpoint import CheckpointError  # noqa: E402
 from translate.files import OutputError, check_writable_file  # noqa: E402
 from translate.nets.generators import size_multiple, smallest_side  # noqa: E402
@@ -133,18 +132,8 @@ def export_generator(gen: nn.Module, output: str | Path, fmt: str, *, in_channel
     return diff
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = quiet_parser(prog="python -m translate.export", description=__doc__.split("\n")[0])
-    p.add_argument("--name", required=True, help="run name: checkpoints_dir/name")
-    p.add_argument("--checkpoints_dir", default="./checkpoints")
-    p.add_argument("--epoch", default="latest", help="which checkpoint: latest, an epoch number, iter_N")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="which generator; default: the direction the run was trained in")
-    p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
-    p.add_argument("--dynamic_size", action="store_true", help="accept any height and width (multiples)")
-    p.add_argument("--size", type=SIDE, default=None, help="example height and width; default the crop size")
-    p.add_argument("--output", default=None, help="default checkpoints_dir/name/generator_<direction>.onnx|.pt")
-    return p
+def build_parser():
+    return export_parser(__doc__.split("\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:
