@@ -377,7 +377,3 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> No
             f"unexpected {unexpected[:3]}, wrong shape {wrong_shape[:3]}. Check --netG/--netD/--norm/"
             f"--ngf/--no_dropout/--input_nc/--output_nc against the ones used for training.")
     net.load_state_dict(state)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    files.write_text(path, text)

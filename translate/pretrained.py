@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from translate import checkpoint as ckpt
+from translate import files
 from translate._checkout import import_from_checkout
 
 import_from_checkout("options")
@@ -150,7 +151,7 @@ def write_train_opt(folder: Path, name: str, kind: str, net: NetworkConfig) -> N
               "direction": PIX2PIX.get(name, "AtoB") if kind == "pix2pix" else "AtoB",
               "pretrained_from": f"{kind} {name}"}
     text = format_options({k: {"value": v, "default": v} for k, v in values.items()})
-    ckpt.atomic_write_text(folder / "train_opt.txt", text)
+    files.write_text(folder / "train_opt.txt", text)
 
 
 def _looks_like_html(path: Path) -> bool:

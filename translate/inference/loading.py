@@ -126,17 +126,17 @@ def _load_classic(run_dir: Path, label: str, spec: ModelSpec, *, net: NetworkCon
 # ---- a classic run's settings ----------------------------------------------------
 
 def classic_model(run_dir: Path, label: str, flags: dict[str, str]) -> ModelSpec:
-    """The model of a classic run: train_opt.txt's ``model`` line, else the files present.
+    """The model of a classic run: train_opt.txt's ``model`` line where its files are there, else the files'.
 
     Of the trainable models whose generator files all exist, the one with the most
     generators (two files G_A, G_B: a cycle model; one file G: pix2pix).
     """
-    named = MODELS.get(flags.get("model", ""))
-    if named is not None and named.trainable:
-        return named
     trainable = [spec for spec in MODELS.values() if spec.trainable]
     present = [spec for spec in trainable
                if all((run_dir / f"{label}_net_{stem}.pth").exists() for stem in _classic_files(spec, "").values())]
+    named = MODELS.get(flags.get("model", ""))
+    if named in present:   # (a published CycleGAN generator is one G file: its line says cycle_gan)
+        return named
     return max(present or [min(trainable, key=lambda s: len(s.generators))], key=lambda s: len(s.generators))
 
 

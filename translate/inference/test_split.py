@@ -121,7 +121,7 @@ def _metrics(cfg: TestConfig, saved: dict[str, list[str]], paired: bool, device,
     """FID/KID of each translation against the real images of its target domain (and, on paired
     data, L1/PSNR/SSIM against the ground truth); written to out_dir/metrics.json."""
     import json
-    from translate.checkpoint import atomic_write_text
+    from translate.files import write_text
     from translate.metrics import folders
     from translate.metrics.statistics import MetricError
     todo = [(f, r) for f, r in METRIC_PAIRS if saved.get(f) and saved.get(r)]
@@ -142,7 +142,7 @@ def _metrics(cfg: TestConfig, saved: dict[str, list[str]], paired: bool, device,
             result["n_pairs"] = len(pairs)
         results[fake] = {"against": real, "paired": paired, "metrics": list(names), **result}
         print(f"{fake} vs {real}:\n{folders.format_report(result)}")
-    atomic_write_text(out_dir / "metrics.json", json.dumps(results, indent=2))
+    write_text(out_dir / "metrics.json", json.dumps(results, indent=2))
     print(f"Metrics: {out_dir / 'metrics.json'}")
     return results
 

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from options import TrainConfig, format_options
 from translate import checkpoint as ckpt
-from translate import devices
+from translate import devices, files
 from translate import stop_signals
 from translate.training import run_lock
 from translate._checkout import import_from_checkout
@@ -319,8 +319,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         text = format_options(self.cfg.flags)
         if self.is_main:
-            ckpt.atomic_write_text(self.run_dir / "train_opt.txt", text)
-            ckpt.atomic_write_text(self.run_dir / "train_config.json", self.cfg.to_json())
+            files.write_text(self.run_dir / "train_opt.txt", text)
+            files.write_text(self.run_dir / "train_config.json", self.cfg.to_json())
         self.display = TrainingDisplay(self.cfg.display, self.run_dir, self.cfg.run.name, text,
                                        enabled=self.is_main, start_iters=self.total_iters,
                                        config=self.cfg.to_dict())
