@@ -18,6 +18,7 @@ import re
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -25,7 +26,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from options import parse_train_options
 from translate import devices
 from translate.nets.layers import InstanceNorm2d
-from translate.networks import make_generator
+from translate.checkpoint import save_checkpoint
+from translate.inference.loading import load_generators
+from translate.networks import build_networks
 
 AMP_DTYPES = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -153,7 +156,8 @@ class InferRunner:
         cfg = parse_train_options(train_argv(spec, classic=classic, checkpoints_dir=checkpoints_dir))
         self.device = torch.device("cuda" if spec.device == "cuda" else "cpu")
         torch.manual_seed(spec.seed)
-        net = make_generator(cfg.net, cfg.net.input_nc, cfg.net.output_nc).to(self.device).eval()
+        net = _saved_and_loaded(cfg, Path(checkpoints_dir) / f"infer_{'classic' if classic else 'config'}")
+        net = net.to(self.device).eval()
         if classic:
             stock_layers(net)
         self.batch = make_batch(spec, cfg.net.input_nc, cfg.net.output_nc, pin=self.device.type == "cuda")["A"]
@@ -191,6 +195,14 @@ class InferRunner:
 
     def first_generator(self):
         return self.net, self.amp(), self._input()
+
+
+def _saved_and_loaded(cfg, run_dir: Path) -> torch.nn.Module:
+    """gen_ab as inference gets it: freshly initialised, saved as a checkpoint and loaded back by
+    translate/inference/loading.py, the loader of test.py, ``python -m translate`` and export."""
+    nets = build_networks(cfg.run.model, cfg.net, with_discriminators=False)
+    save_checkpoint(run_dir, "latest", dict(nets.items()), cfg.to_dict())
+    return load_generators(run_dir, "latest", model=None, net=None).generators["gen_ab"]
 
 
 def build_runner(spec: Spec, *, classic: bool, checkpoints_dir: str):
