@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import json
 import math
 from collections.abc import Sequence
@@ -12,8 +10,8 @@ from pathlib import Path
 from options.config import (DataConfig, DisplayConfig, LossConfig, MetricsConfig, NetworkConfig,
                             OptimConfig, RunConfig, TestConfig, TrainConfig, train_config_from_dict)
 from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
-from translate.nets.discriminators import build_discriminator
-from translate.nets.generators import GENERATORS, build_generator, size_multiple
+from translate.nets.discriminators import DISCRIMINATORS
+from translate.nets.generators import GENERATORS
 from translate.nets.layers import NORMS
 
 __all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
@@ -33,6 +31,17 @@ def _parse(argv: Sequence[str] | None, is_train: bool) -> tuple[argparse.Namespa
     if not is_train:
         parser.set_defaults(**classic_run_defaults(Path(known.checkpoints_dir) / known.name))
     return parser.parse_args(argv), parser
+
+
+def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> frozenset[str]:
+    """The dests of the flags ``argv`` gives, whatever their value (a default the user repeats
+    counts).  argparse fills only attributes the namespace lacks, so a namespace that already
+    holds a marker for every dest keeps the marker exactly where no flag was given (defaults,
+    per-model set_defaults included)."""
+    unset = object()
+    marked = argparse.Namespace(**{a.dest: unset for a in parser._actions if a.dest != argparse.SUPPRESS})
+    parser.parse_args(argv, namespace=marked)
+    return frozenset(k for k, v in vars(marked).items() if v is not unset)
 
 
 # Flags that a classic run's train_opt.txt supplies to test.py when the command line leaves
@@ -79,48 +88,36 @@ def _gpu_ids(text: str) -> tuple[int, ...]:
 def _generator_multiple(o) -> int:
     if o.netG not in GENERATORS:
         return 1
-    if o.netG.startswith("vit"):
-        return o.vit_patch_size
-    net = build_generator(o.netG, in_channels=1, out_channels=1, base_channels=1, norm="none")
-    return size_multiple(net)
+    from translate.networks import size_rule
+    return size_rule("generator", _network_config(o)).multiple
 
 
 def _network_sizes(o, net: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
     """(multiple, smallest side) that every image must have for the networks.
 
     The transforms round to the multiple and scale smaller images up (datasets/transforms.py).
-    The generator declares both (translate.nets.generators).  When training, the discriminator
-    must take the images too: its own multiple (U-Net, ViT) joins in, and a tiny copy of it
-    (one channel per layer) is tried on growing squares, which takes milliseconds.  A probe
-    that cannot run (bad flags, reported by the checks) keeps the generator's multiple.
+    Each network's size rule (translate/nets/signatures.py) gives both without building it.
+    When training, the discriminator must take the images too: its multiple joins in, and the
+    smallest side is the first common multiple that both networks take.
     """
-    tiny = dataclasses.replace(net, ngf=1, ndf=1, vit_dim=2 * max(net.vit_heads, 1), vit_depth=1)
-    try:
-        return _probe_sizes(tiny, is_train, multiple)
-    except Exception:  # noqa: BLE001 - bad flags are reported by the checks, not here
-        return multiple, 1
-
-
-@functools.lru_cache(maxsize=64)
-def _probe_sizes(tiny: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
-    import torch
-    from translate.nets.generators import smallest_side
-    from translate.networks import discriminator_kwargs, generator_kwargs
-    side = smallest_side(build_generator(tiny.netG, **generator_kwargs(tiny, 1, 1)))
+    from translate.networks import size_rule
+    if net.netG not in GENERATORS or (is_train and net.netD not in DISCRIMINATORS):
+        return multiple, 1   # an unknown name is reported by the checks
+    side = size_rule("generator", net).min_side
     if not is_train:
         return multiple, side
-    disc = build_discriminator(tiny.netD, **discriminator_kwargs(tiny, 1)).train()
-    multiple = math.lcm(multiple, int(getattr(disc, "size_multiple", 1)))
-    first = -(-side // multiple) * multiple
-    # Past the crop size too: a crop the discriminator cannot take is refused with the size it can.
-    with torch.no_grad():
-        for trial in range(first, 4 * max(first, tiny.crop_size) + 1, multiple):
-            try:
-                disc(torch.zeros(1, 1, trial, trial))
-                return multiple, trial
-            except (RuntimeError, ValueError):
-                continue
-    return multiple, max(first, tiny.crop_size)
+    disc = size_rule("discriminator", net)
+    multiple = math.lcm(multiple, disc.multiple)
+    return multiple, -(-max(side, disc.min_side) // multiple) * multiple
+
+
+def _check_network_flags(net: NetworkConfig, given: frozenset[str]) -> None:
+    """A network flag given on the command line that neither network takes is a mistake
+    (a misspelt network, or a flag meant for another one); defaults never are."""
+    from translate.networks import flags_without_effect
+    unused = flags_without_effect(net, sorted(given), ("generator", "discriminator"))
+    if unused:
+        raise OptionsError(unused[0])
 
 
 def _sizes(o, builtin: bool, is_train: bool, multiple: int) -> None:
@@ -197,7 +194,7 @@ def _check_vit(o) -> None:
 def _check_crop_fits(o, sizes: tuple[int, int], networks: str) -> None:
     """Where preprocess crops, the networks see crop_size images: they must take that size
     (the discriminator's receptive field / downsamplings, a ResNet's padding, U-Net and ViT
-    multiples; found by _network_sizes on the real networks)."""
+    multiples; from the networks' size rules, see _network_sizes)."""
     multiple, smallest = sizes
     if "crop" not in o.preprocess or (o.crop_size >= smallest and o.crop_size % multiple == 0):
         return
@@ -272,7 +269,7 @@ def _importable(module: str) -> bool:
 
 
 def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
-    o, _ = _parse(argv, is_train=True)
+    o, parser = _parse(argv, is_train=True)
     builtin = o.dataroot is None
     multiple = _generator_multiple(o)
     _sizes(o, builtin, is_train=True, multiple=multiple)
@@ -280,6 +277,7 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
     _check_train(o)
     lambda_l1 = o.lambda_L1
     net = _network_config(o)
+    _check_network_flags(net, explicit_flags(parser, argv))
     sizes = _network_sizes(o, net, True, multiple)
     _check_crop_fits(o, sizes, "--netG {netG} and --netD {netD} need")
     return TrainConfig(
