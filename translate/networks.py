@@ -108,11 +108,9 @@ def network_record(net: nn.Module) -> dict | None:
     return copy.deepcopy(record) if record is not None else None
 
 
-def rebuild_networks(records: Mapping[str, Mapping], kinds: Iterable[str] = ("generator", "discriminator")
-                     ) -> nn.ModuleDict:
-    """{net name: network} from a checkpoint's records alone (no options); only ``kinds``."""
-    kinds = tuple(kinds)
-    return nn.ModuleDict({name: build_from_record(r) for name, r in records.items() if r["kind"] in kinds})
+def rebuild_networks(records: Mapping[str, Mapping]) -> nn.ModuleDict:
+    """{net name: network} from checkpoint records alone (no options); load the weights after."""
+    return nn.ModuleDict({name: build_from_record(record) for name, record in records.items()})
 
 
 def size_rule(kind: str, net: NetworkConfig) -> SizeRule:

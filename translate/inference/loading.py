@@ -8,7 +8,8 @@ from torch import nn
 
 from options.config import NetworkConfig, train_config_from_dict
 from translate import checkpoint as ckpt
-from translate.networks import build_networks
+from translate.models import get_model
+from translate.networks import build_networks, rebuild_networks
 
 # Which classic file holds which of our generators, per model (--model test: G<suffix>).
 CLASSIC_GENERATOR_FILES = {"pix2pix": {"gen_ab": "G"}, "cycle_gan": {"gen_ab": "G_A", "gen_ba": "G_B"},
@@ -39,7 +40,10 @@ def load_generators(run_dir: str | Path, label: str, *, model: str, net: Network
     if found is not None:
         weights, config = ckpt.load_checkpoint(found)
         trained = train_config_from_dict(config)
-        nets = build_networks(trained.run.model, trained.net, with_discriminators=False)
+        # Rebuilt from the networks' records; checkpoints written before they had them, from the config.
+        records, gen_names = ckpt.load_network_records(found) or {}, get_model(trained.run.model).generators
+        nets = (rebuild_networks({n: records[n] for n in gen_names}) if all(n in records for n in gen_names)
+                else build_networks(trained.run.model, trained.net, with_discriminators=False))
         for name, g in nets.items():
             state = weights.get(f"ema_{name}", weights.get(name)) if ema else weights.get(name)
             if state is None:
