@@ -45,6 +45,16 @@ def entry_arguments(entry: Callable) -> dict[str, Any]:
             if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in fixed}
 
 
+def build_entry(entry: Callable, label: str, arguments: dict[str, Any]):
+    """``entry(**arguments)``; an argument the entry fixes or does not take is a TypeError."""
+    fixed = fixed_arguments(entry)
+    clash = sorted(set(arguments) & set(fixed))
+    if clash:
+        raise TypeError(f"{label} fixes {', '.join(f'{k}={fixed[k]!r}' for k in clash)}: "
+                        f"it takes no {clash[0]!r} argument")
+    return entry(**arguments)
+
+
 def call_with_own_arguments(function: Callable, arguments: dict[str, Any]) -> Any:
     """Call ``function`` with the items of ``arguments`` that it declares (keyword-only)."""
     names = inspect.signature(function).parameters

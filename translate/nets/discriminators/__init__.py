@@ -18,7 +18,7 @@ from translate.nets.discriminators.multiscale import MultiscaleDiscriminator
 from translate.nets.discriminators.patchgan import NLayerDiscriminator, PixelDiscriminator
 from translate.nets.discriminators.unet import UNetDiscriminator
 from translate.nets.discriminators.vit import VitDiscriminator
-from translate.nets.signatures import SizeRule, entry_arguments, entry_size_rule
+from translate.nets.signatures import SizeRule, build_entry, entry_arguments, entry_size_rule
 
 DISCRIMINATORS = {
     "basic": partial(NLayerDiscriminator, n_layers=3),
@@ -40,7 +40,7 @@ def _entry(name: str):
 def build_discriminator(name: str, *, spectral_norm: bool = False, **kwargs) -> nn.Module:
     """Build the discriminator registered under ``name`` (a --netD value); an argument it
     does not take is a TypeError."""
-    net = _entry(name)(**kwargs)
+    net = build_entry(_entry(name), f"--netD {name}", kwargs)
     if spectral_norm:
         apply_spectral_norm(net)
     return net

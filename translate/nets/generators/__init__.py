@@ -13,7 +13,7 @@ from torch import nn
 from translate.nets.generators.resnet import ResnetGenerator
 from translate.nets.generators.unet import UnetGenerator
 from translate.nets.generators.vit_siren import VitSirenGenerator
-from translate.nets.signatures import SizeRule, entry_arguments, entry_size_rule
+from translate.nets.signatures import SizeRule, build_entry, entry_arguments, entry_size_rule
 
 GENERATORS = {
     "resnet_9blocks": partial(ResnetGenerator, n_blocks=9),
@@ -37,7 +37,7 @@ def _entry(name: str):
 def build_generator(name: str, **kwargs) -> nn.Module:
     """Build the generator registered under ``name`` (a --netG value); an argument it does
     not take is a TypeError."""
-    return _entry(name)(**kwargs)
+    return build_entry(_entry(name), f"--netG {name}", kwargs)
 
 
 def generator_arguments(name: str) -> dict:
