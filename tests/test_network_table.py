@@ -155,3 +155,17 @@ def test_train_py_stops_with_one_line_naming_the_flag(capsys, tmp_path):
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1
     assert "--n_layers_D has no effect on --netD basic" in err
     assert not list(tmp_path.iterdir())
+
+
+def test_load_generators_rebuilds_from_the_records_not_the_config(tmp_path):
+    """The records decide: a config naming another generator does not matter when they are there."""
+    from translate.inference.loading import load_generators
+    config = parse_train_options(["--model", "pix2pix", "--netG", "resnet_6blocks", "--ngf", "8"] + BASE).to_dict()
+    gen = _build("generator", "unet_64").eval()
+    ckpt.save_checkpoint(tmp_path / "run", "latest", {"gen_ab": gen}, config, model="pix2pix")
+    loaded = load_generators(tmp_path / "run", "latest", model="pix2pix", net=NetworkConfig())
+    rebuilt = loaded.generators["gen_ab"].eval()
+    assert network_record(rebuilt) == network_record(gen)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(rebuilt(x), gen(x))
