@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping, NamedTuple
 
 from torch import nn
 
@@ -46,19 +46,27 @@ NOT_ONLY_NETWORK = frozenset({"crop_size"})
 # How a fixed argument reads in a message ("it always has 3 layers").
 FIXED_WORDING = {"n_layers": "{} layers", "n_blocks": "{} residual blocks", "num_downs": "{} downsamplings"}
 
-_TABLES = {"generator": (GENERATORS, generator_arguments, build_generator, generator_size_rule),
-           "discriminator": (DISCRIMINATORS, discriminator_arguments, build_discriminator,
-                             discriminator_size_rule)}
-FLAG_NAMES = {"generator": "netG", "discriminator": "netD"}
+
+
+class _Kind(NamedTuple):
+    flag: str                                   # the flag that names the network
+    table: Mapping[str, Callable]               # GENERATORS / DISCRIMINATORS
+    arguments: Callable[[str], dict]            # name -> {argument: default}
+    build: Callable[..., nn.Module]             # (name, **arguments) -> network
+    size_rule: Callable[[str, dict], SizeRule]  # (name, arguments) -> SizeRule
+
+
+_KINDS = {"generator": _Kind("netG", GENERATORS, generator_arguments, build_generator, generator_size_rule),
+          "discriminator": _Kind("netD", DISCRIMINATORS, discriminator_arguments, build_discriminator,
+                                 discriminator_size_rule)}
 
 
 def network_arguments(kind: str, name: str, net: NetworkConfig, **channels: int) -> dict:
     """Every argument table entry ``name`` declares: from ``net`` where an option sets it,
     from ``channels`` (in_channels / out_channels), else the constructor default."""
-    _, declared, _, _ = _TABLES[kind]
     options = OPTIONS[kind]
     args = {}
-    for arg, default in declared(name).items():
+    for arg, default in _KINDS[kind].arguments(name).items():
         if arg in channels:
             args[arg] = channels[arg]
         elif arg in options:
@@ -66,9 +74,8 @@ def network_arguments(kind: str, name: str, net: NetworkConfig, **channels: int)
         elif default is not inspect.Parameter.empty:
             args[arg] = default
         else:
-            raise TypeError(f"--{FLAG_NAMES[kind]} {name}: no option sets its argument {arg!r}")
+            raise TypeError(f"--{_KINDS[kind].flag} {name}: no option sets its argument {arg!r}")
     return args
-
 
 
 def generator_kwargs(net: NetworkConfig, in_channels: int, out_channels: int) -> dict:
@@ -82,9 +89,9 @@ def discriminator_kwargs(net: NetworkConfig, in_channels: int) -> dict:
 def build_from_record(record: Mapping) -> nn.Module:
     """The network a record describes (its weights as constructed; load a state dict after)."""
     kind, name, args = record["kind"], record["name"], dict(record["args"])
-    if kind not in _TABLES:
+    if kind not in _KINDS:
         raise ValueError(f"unknown network kind {kind!r} in a checkpoint record")
-    net = _TABLES[kind][2](name, **args)
+    net = _KINDS[kind].build(name, **args)
     net.network_record = {"kind": kind, "name": name, "args": args}
     return net
 
@@ -101,9 +108,8 @@ def make_discriminator(net: NetworkConfig, in_channels: int) -> nn.Module:
 
 def network_record(net: nn.Module) -> dict | None:
     """The record of a network built here (through DDP / torch.compile wrappers), else None."""
-    for attr in ("module", "_orig_mod"):
-        while isinstance(getattr(net, attr, None), nn.Module):
-            net = getattr(net, attr)
+    while isinstance(inner := getattr(net, "_orig_mod", None) or getattr(net, "module", None), nn.Module):
+        net = inner
     record = getattr(net, "network_record", None)
     return copy.deepcopy(record) if record is not None else None
 
@@ -115,9 +121,9 @@ def rebuild_networks(records: Mapping[str, Mapping]) -> nn.ModuleDict:
 
 def size_rule(kind: str, net: NetworkConfig) -> SizeRule:
     """The size rule of the --netG (kind 'generator') or --netD of ``net``, without building it."""
-    name = getattr(net, FLAG_NAMES[kind])
+    name = getattr(net, _KINDS[kind].flag)
     channels = {"in_channels": 1, "out_channels": 1} if kind == "generator" else {"in_channels": 1}
-    return _TABLES[kind][3](name, network_arguments(kind, name, net, **channels))
+    return _KINDS[kind].size_rule(name, network_arguments(kind, name, net, **channels))
 
 
 def flags_without_effect(net: NetworkConfig, given: Iterable[str], kinds: Iterable[str]) -> list[str]:
@@ -129,25 +135,25 @@ def flags_without_effect(net: NetworkConfig, given: Iterable[str], kinds: Iterab
         field = flag_to_field.get(flag)
         if field is None or field in NOT_ONLY_NETWORK:
             continue
-        misses = [(kind, arg) for kind in kinds for arg, f in OPTIONS[kind].items() if f == field]
-        if not misses or any(arg in _TABLES[kind][1](getattr(net, FLAG_NAMES[kind])) for kind, arg in misses):
-            continue
-        messages.append(_no_effect_message(flag, net, misses))
+        targets = [(kind, arg) for kind in kinds for arg, f in OPTIONS[kind].items() if f == field]
+        taken = any(arg in _KINDS[kind].arguments(getattr(net, _KINDS[kind].flag)) for kind, arg in targets)
+        if targets and not taken:
+            messages.append(_no_effect_message(flag, net, targets))
     return messages
 
 
-def _no_effect_message(flag: str, net: NetworkConfig, misses: list[tuple[str, str]]) -> str:
+def _no_effect_message(flag: str, net: NetworkConfig, targets: list[tuple[str, str]]) -> str:
     names, notes, others = [], [], []
-    for kind, arg in misses:
-        table, declared = _TABLES[kind][0], _TABLES[kind][1]
-        name = getattr(net, FLAG_NAMES[kind])
-        names.append(f"--{FLAG_NAMES[kind]} {name}")
-        fixed = fixed_arguments(table[name])
+    for kind, arg in targets:
+        k = _KINDS[kind]
+        name = getattr(net, k.flag)
+        names.append(f"--{k.flag} {name}")
+        fixed = fixed_arguments(k.table[name])
         if arg in fixed:
             notes.append(FIXED_WORDING.get(arg, arg + "={}").format(fixed[arg]))
-        takers = sorted(n for n in table if arg in declared(n))
+        takers = sorted(n for n in k.table if arg in k.arguments(n))
         if takers:
-            others.append(f"--{FLAG_NAMES[kind]} " + _either(takers))
+            others.append(f"--{k.flag} " + _either(takers))
     note = f" (it always has {', '.join(notes)})" if notes else ""
     use = f"use {' or '.join(others)}, or drop the flag" if others else "drop the flag"
     return f"--{flag} has no effect on {' or '.join(names)}{note}; {use}"
