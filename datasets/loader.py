@@ -65,7 +65,9 @@ def _shutdown_live_workers() -> None:
 
     from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
     for obj in gc.get_objects():
-        if isinstance(obj, _MultiProcessingDataLoaderIter):
+        # type(), not isinstance(): isinstance reads __class__, which some lazy module proxies
+        # answer with a deprecation warning.
+        if issubclass(type(obj), _MultiProcessingDataLoaderIter):
             obj._shutdown_workers()
 
 
