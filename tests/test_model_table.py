@@ -98,8 +98,12 @@ def test_options_follow_the_spec(name):
     c = parse_train_options(["--model", name, "--dataroot", "d", "--dataset_mode", mode])
     assert (c.loss.lambda_identity > 0) == spec.two_way
     assert (c.loss.lambda_cs > 0) == ("cs_a" in spec.terms)
+    from options import OptionsError
+    if "cs_a" not in spec.terms:   # the CSGAN weight only where the model has the term
+        with pytest.raises(OptionsError, match="--lambda_cs belongs to") as err:
+            parse_train_options(["--model", name, "--dataset_mode", "aligned", "--lambda_cs", "3"])
+        assert all(f"{m}" in str(err.value) for m in TRAINABLE if "cs_a" in MODELS[m].terms)
     if spec.paired:
-        from options import OptionsError
         with pytest.raises(OptionsError, match="needs paired data") as err:
             parse_train_options(["--model", name, "--dataset_mode", "unaligned"])
         unpaired = [m for m in TRAINABLE if not MODELS[m].paired]
