@@ -224,3 +224,29 @@ BUILD_ORDER = {"cycle_gan": ["gen_ab", "gen_ba", "disc_b", "disc_a"], "csgan": [
 def test_networks_are_built_in_the_order_checkpoints_expect(name):
     net = NetworkConfig(netG="resnet_6blocks", netD="basic", ngf=4, ndf=4, crop_size=32)
     assert list(build_networks(name, net)) == BUILD_ORDER[name]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("with_b", [True, False])
+def test_test_py_rows_are_made_from_the_table(name, with_b):
+    """test.py's row images: each generator is a known shift, so every image says how it was made."""
+    from translate.inference.test_split import _translate
+    spec = MODELS[name]
+    shift = {"gen_ab": 1.0, "gen_ba": -10.0}
+    calls = []
+
+    def generator(gen):
+        def run(x):
+            calls.append(gen)
+            return x + shift[gen]
+        return run
+
+    batch = {"A": torch.zeros(1, 1, 2, 2)} | ({"B": torch.full((1, 1, 2, 2), 100.0)} if with_b else {})
+    made = {k: float(v.flatten()[0]) for k, v in _translate(None, {g: generator(g) for g in spec.generators},
+                                                            batch, name).items()}
+    expected = {"real_A": 0, "real": 0, "fake_B": 1, "fake": 1, "real_B": 100, "rec_A": -9, "fake_A": 90, "rec_B": 91}
+    two_way = spec.two_way and with_b   # without B images only A -> B runs
+    shown = [r for r in spec.rows if (with_b or r != "real_B") and (two_way or r not in ("rec_A", "fake_A", "rec_B"))]
+    assert made == {r: expected[r] for r in shown}
+    # The generators run in row order, each image once (dropout / train-mode batch norm see fixed calls).
+    assert calls == (["gen_ab", "gen_ba", "gen_ba", "gen_ab"] if two_way else ["gen_ab"])
