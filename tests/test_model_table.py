@@ -125,6 +125,7 @@ NOT_MODEL_NAMES = {
     ("translate/pretrained.py", "pix2pix"): "download collection (--kind pix2pix)",
     # "test" is also the name of a data split (trainA/testA, --phase test).
     ("datasets/synthetic.py", "test"): "split name: the built-in data's train and test splits",
+    ("translate/metrics/validation.py", "test"): "split name: validate on val, else test",
     # The benchmark's standard set names the models it measures: data, not a branch.
     ("translate/bench/cli.py", "cycle_gan"): "STANDARD_NETS: the benchmarked configurations",
     ("translate/bench/cli.py", "pix2pix"): "STANDARD_NETS: the benchmarked configurations",
@@ -172,6 +173,8 @@ def model_name_uses(tree: ast.AST) -> list[tuple[int, str, str]]:
             found.append((node.slice.lineno, node.slice.value, "a subscript"))
         elif isinstance(node, ast.MatchValue) and _is_name(node.value):
             found.append((node.value.lineno, node.value.value, "a match case"))
+        elif isinstance(node, ast.IfExp):   # name = "cycle_gan" if ... else "pix2pix"
+            found += [(e.lineno, e.value, "chosen by a condition") for e in (node.body, node.orelse) if _is_name(e)]
     return sorted(set(found))
 
 
@@ -207,6 +210,8 @@ def test_known_leftovers_are_still_there():
     ('ROWS = {"test": 1}', [(1, "test", "a dict key")]),
     ('TWO = ["cycle_gan"]', [(1, "cycle_gan", "listed")]),
     ('rows = ROWS["csgan"]', [(1, "csgan", "a subscript")]),
+    ('m = "cycle_gan" if two else "pix2pix"', [(1, "cycle_gan", "chosen by a condition"),
+                                               (1, "pix2pix", "chosen by a condition")]),
     ('p.add_argument("--model", default="cycle_gan", help="pix2pix: paired")', []),
     ('"""cycle_gan and pix2pix."""\nraise ValueError(f"--model {m}: try cycle_gan")', []),
 ])
