@@ -1,7 +1,8 @@
 """Build the networks a model needs from a NetworkConfig.
 
-pix2pix: gen_ab and a conditional disc_b (judges A and B concatenated).
-cycle_gan / csgan: gen_ab, gen_ba, disc_a (judges domain A), disc_b (domain B).
+Which networks and their channel counts come from the model table (translate/models.py):
+pix2pix has gen_ab and a conditional disc_b (judges A and B concatenated); cycle_gan / csgan
+have gen_ab, gen_ba, disc_a (judges domain A) and disc_b (domain B).
 """
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from options.config import NetworkConfig
 from translate.nets.discriminators import build_discriminator
 from translate.nets.generators import build_generator
 from translate.nets.layers import init_weights
-
-TWO_WAY_MODELS = ("cycle_gan", "csgan")
+from translate.models import get_model
 
 
 def generator_kwargs(net: NetworkConfig, in_channels: int, out_channels: int) -> dict:
@@ -42,13 +42,12 @@ def make_discriminator(net: NetworkConfig, in_channels: int) -> nn.Module:
 
 
 def build_networks(model: str, net: NetworkConfig, *, with_discriminators: bool = True) -> nn.ModuleDict:
-    nets = nn.ModuleDict({"gen_ab": make_generator(net, net.input_nc, net.output_nc)})
-    if model in TWO_WAY_MODELS:
-        nets["gen_ba"] = make_generator(net, net.output_nc, net.input_nc)
+    """The model's generators (and discriminators), in the table's order: that order decides the
+    random initialization, so it must stay fixed for a model (seeded runs, bit-exact resume)."""
+    spec = get_model(model)
+    nets = nn.ModuleDict({name: make_generator(net, *spec.generator_channels(name, net.input_nc, net.output_nc))
+                          for name in spec.generators})
     if with_discriminators:
-        if model == "pix2pix":
-            nets["disc_b"] = make_discriminator(net, net.input_nc + net.output_nc)
-        else:
-            nets["disc_b"] = make_discriminator(net, net.output_nc)
-            nets["disc_a"] = make_discriminator(net, net.input_nc)
+        for name in spec.discriminators:
+            nets[name] = make_discriminator(net, spec.discriminator_channels(name, net.input_nc, net.output_nc))
     return nets
