@@ -13,11 +13,11 @@ from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
 from translate.nets.discriminators import DISCRIMINATORS
 from translate.nets.generators import GENERATORS
 from translate.nets.layers import NORMS
+from translate.models import MODELS, TRAINABLE, ModelSpec
 
 __all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
            "TrainConfig", "TestConfig", "train_config_from_dict"]
 
-PAIRED_MODELS = ("pix2pix", "csgan")
 
 
 class OptionsError(ValueError):
@@ -205,28 +205,47 @@ def _check_crop_fits(o, sizes: tuple[int, int], networks: str) -> None:
                        if o.preprocess != "crop" and o.load_size < fits else ""))
 
 
+def _models_where(test) -> list[str]:
+    """The trainable --model names whose spec passes ``test`` (for messages that suggest one)."""
+    return [name for name in TRAINABLE if test(MODELS[name])]
+
+
+def _or_list(names: list[str]) -> str:
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
+
+
+def _reconstruction_weights(o, spec: ModelSpec) -> bool:
+    """Whether one of the model's reconstruction terms (spec.terms but the GAN ones) has a weight > 0."""
+    weight = {"l1": o.lambda_L1, "cycle_a": o.lambda_A, "cycle_b": o.lambda_B,
+              "idt_a": o.lambda_A * o.lambda_identity, "idt_b": o.lambda_B * o.lambda_identity,
+              "cs_a": o.lambda_cs, "cs_b": o.lambda_cs}
+    return any(weight[t] > 0 for t in spec.terms if t in weight)
+
+
 def _check_train(o) -> None:
+    spec = MODELS[o.model]
     paired_data = o.dataset_mode in PAIRED_DATASET_MODES
     if o.continue_train and o.start_over:
         raise OptionsError("--continue_train resumes the run and --start_over deletes it: give one of them")
-    if o.model in PAIRED_MODELS and not paired_data:
+    if spec.paired and not paired_data:
+        unpaired = " or ".join(f"--model {m}" for m in _models_where(lambda s: not s.paired))
         raise OptionsError(f"--model {o.model} needs paired data: use --dataset_mode aligned or "
-                           f"paired_folders (or --model cycle_gan for unpaired data)")
+                           f"paired_folders" + (f" (or {unpaired} for unpaired data)" if unpaired else ""))
     if o.dataset_mode == "paired_folders" and o.dataroot is None:
         raise OptionsError("--dataset_mode paired_folders needs --dataroot DIR (DIR/trainA and "
                            "DIR/trainB with matching file names)")
-    if o.model == "test":
-        raise OptionsError("--model test is for test.py; train with cycle_gan, pix2pix or csgan")
-    if o.model == "cycle_gan" and o.dataset_mode == "single":
-        raise OptionsError("--model cycle_gan trains on two domains: use --dataset_mode unaligned or aligned")
+    if not spec.trainable:
+        raise OptionsError(f"--model {o.model} is for test.py; train with {_or_list(list(TRAINABLE))}")
+    if o.dataset_mode == "single":   # every trainable model reads A and B (paired ones stopped above)
+        raise OptionsError(f"--model {o.model} trains on two domains: use --dataset_mode unaligned or aligned")
     if not paired_data and (o.lambda_L1 > 0 or o.lambda_cs > 0):
         flag = "--lambda_L1" if o.lambda_L1 > 0 else "--lambda_cs"
         raise OptionsError(f"{flag} needs paired data (--dataset_mode aligned or paired_folders); "
                            f"set it to 0 for unpaired data")
-    if o.model == "cycle_gan" and o.lambda_cs > 0:
-        raise OptionsError("--lambda_cs belongs to --model csgan (paired cycle model)")
-    two_generators = o.model in ("cycle_gan", "csgan")
-    if two_generators and o.lambda_identity > 0 and o.input_nc != o.output_nc:
+    if "cs_a" not in spec.terms and o.lambda_cs > 0:
+        owners = _models_where(lambda s: "cs_a" in s.terms)
+        raise OptionsError(f"--lambda_cs belongs to --model {_or_list(owners)} (paired cycle model)")
+    if spec.two_way and o.lambda_identity > 0 and o.input_nc != o.output_nc:
         raise OptionsError(f"--lambda_identity needs --input_nc == --output_nc (got {o.input_nc} and "
                            f"{o.output_nc}); set --lambda_identity 0")
     if o.n_epochs < 0 or o.n_epochs_decay < 0 or o.n_epochs + o.n_epochs_decay < 1:
@@ -235,9 +254,7 @@ def _check_train(o) -> None:
         raise OptionsError("--mixed_precision fp16 needs a GPU; on the CPU use bf16 or no")
     if o.lambda_cutmix > 0 and o.netD != "unet":
         raise OptionsError("--lambda_cutmix needs the per-pixel map of --netD unet (U-Net GAN)")
-    reconstruction = (o.lambda_L1 > 0 if o.model == "pix2pix"
-                      else o.lambda_A > 0 or o.lambda_B > 0 or o.lambda_cs > 0 or o.lambda_L1 > 0)
-    if (o.adaptive_gan_weight or o.disc_start > 0) and not reconstruction:
+    if (o.adaptive_gan_weight or o.disc_start > 0) and not _reconstruction_weights(o, spec):
         raise OptionsError("--adaptive_gan_weight and --disc_start weigh the GAN term against a "
                            "reconstruction term: set --lambda_L1 (pix2pix) or the cycle weights > 0")
     unknown = [t for t in _diffaugment(o) if t not in ("color", "translation", "cutout")]
@@ -284,7 +301,7 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
         run=_run_config(o, True), data=_data_config(o, o.phase, sizes),
         net=net,
         loss=LossConfig(gan_mode=o.gan_mode, lambda_a=o.lambda_A, lambda_b=o.lambda_B,
-                        lambda_identity=o.lambda_identity if o.model != "pix2pix" else 0.0,
+                        lambda_identity=o.lambda_identity if MODELS[o.model].two_way else 0.0,
                         lambda_l1=lambda_l1, lambda_cs=o.lambda_cs, lambda_gp=o.lambda_gp,
                         lambda_cutmix=o.lambda_cutmix, lambda_bcr_real=o.lambda_bcr_real,
                         lambda_bcr_fake=o.lambda_bcr_fake, lambda_r1=o.lambda_r1,

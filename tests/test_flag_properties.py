@@ -28,8 +28,8 @@ from options import OptionsError, parse_test_options, parse_train_options
 from options.flags import build_parser as build_options_parser
 from options.ranges import NumberRange
 from translate import __main__ as folder_entry
-from translate.bench.cli import cli as bench_entry
-from translate.inference.loading import export as export_entry
+from translate.bench import cli as bench_entry
+from translate.inference import export as export_entry
 from translate.metrics import __main__ as metrics_entry
 
 EDGES = ["0", "-1", "nan", "inf", "-inf", "1e30", str(10**30), "abc", "0.5", ""]

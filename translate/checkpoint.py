@@ -28,6 +28,7 @@ import shutil
 import sys
 import zipfile
 from pathlib import Path
+from types import MappingProxyType
 from typing import Callable
 
 import torch
@@ -35,14 +36,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from translate import files
+from translate.models import MODELS
 
-# Our network names <-> the classic ones, per model.  Classic D_A judges G_A's
-# output, i.e. domain B, hence disc_b.
-CLASSIC_NAMES = {
-    "pix2pix": {"gen_ab": "G", "disc_b": "D"},
-    "cycle_gan": {"gen_ab": "G_A", "gen_ba": "G_B", "disc_b": "D_A", "disc_a": "D_B"},
-    "csgan": {"gen_ab": "G_A", "gen_ba": "G_B", "disc_b": "D_A", "disc_a": "D_B"},
-}
+# Our network names <-> the classic ones (<label>_net_<classic>.pth), per model: the model
+# table's classic_names.  Classic D_A judges G_A's output, i.e. domain B, hence disc_b.
+CLASSIC_NAMES = MappingProxyType({name: spec.classic_names for name, spec in MODELS.items()})
 
 
 WEIGHTS, STATE, MANIFEST = "weights.safetensors", "state.pt", "checksums.json"

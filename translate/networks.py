@@ -1,7 +1,8 @@
 """Build the networks a model needs from a NetworkConfig, and rebuild them from a checkpoint.
 
-pix2pix: gen_ab and a conditional disc_b (judges A and B concatenated).
-cycle_gan / csgan: gen_ab, gen_ba, disc_a (judges domain A), disc_b (domain B).
+Which networks and their channel counts come from the model table (translate/models.py):
+pix2pix has gen_ab and a conditional disc_b (judges A and B concatenated); cycle_gan / csgan
+have gen_ab, gen_ba, disc_a (judges domain A) and disc_b (domain B).
 
 Each network gets exactly the arguments its table entry declares (translate/nets/signatures.py):
 the ones an option sets (OPTIONS below, the one place that maps option names to argument
@@ -23,8 +24,7 @@ from translate.nets.discriminators import (DISCRIMINATORS, build_discriminator, 
 from translate.nets.generators import GENERATORS, build_generator, generator_arguments, generator_size_rule
 from translate.nets.layers import init_weights
 from translate.nets.signatures import SizeRule, fixed_arguments
-
-TWO_WAY_MODELS = ("cycle_gan", "csgan")
+from translate.models import get_model
 
 # Constructor argument <- NetworkConfig field, per kind of network.  in_channels and
 # out_channels come from the model (which domain a network reads and writes).
@@ -45,7 +45,6 @@ FLAG_OF_FIELD = {"use_dropout": "no_dropout"}
 NOT_ONLY_NETWORK = frozenset({"crop_size"})
 # How a fixed argument reads in a message ("it always has 3 layers").
 FIXED_WORDING = {"n_layers": "{} layers", "n_blocks": "{} residual blocks", "num_downs": "{} downsamplings"}
-
 
 
 class _Kind(NamedTuple):
@@ -164,13 +163,12 @@ def _either(names: list[str]) -> str:
 
 
 def build_networks(model: str, net: NetworkConfig, *, with_discriminators: bool = True) -> nn.ModuleDict:
-    nets = nn.ModuleDict({"gen_ab": make_generator(net, net.input_nc, net.output_nc)})
-    if model in TWO_WAY_MODELS:
-        nets["gen_ba"] = make_generator(net, net.output_nc, net.input_nc)
+    """The model's generators (and discriminators), in the table's order: that order decides the
+    random initialization, so it must stay fixed for a model (seeded runs, bit-exact resume)."""
+    spec = get_model(model)
+    nets = nn.ModuleDict({name: make_generator(net, *spec.generator_channels(name, net.input_nc, net.output_nc))
+                          for name in spec.generators})
     if with_discriminators:
-        if model == "pix2pix":
-            nets["disc_b"] = make_discriminator(net, net.input_nc + net.output_nc)
-        else:
-            nets["disc_b"] = make_discriminator(net, net.output_nc)
-            nets["disc_a"] = make_discriminator(net, net.input_nc)
+        for name in spec.discriminators:
+            nets[name] = make_discriminator(net, spec.discriminator_channels(name, net.input_nc, net.output_nc))
     return nets

@@ -34,7 +34,8 @@ import torch
 from options import OptionsError
 from options.ranges import BIG, CHANNELS, SEED, SIDE, floats, ints, quiet_parser
 from translate.bench.measure import (AMP_DTYPES, Spec, build_runner, conv_compute_dtype, count_flops,
-                                     matmul_peak, measure)
+                                     default_norm, matmul_peak, measure)
+from translate.models import TRAINABLE
 
 MODES = ("train", "infer")
 # The standard set: (model, netG, netD) at 256x256, batch 1.
@@ -260,13 +261,14 @@ def run_standard(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = quiet_parser(prog="python -m translate.bench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    norms = ", ".join(f"{model} {default_norm(model)}" for model in TRAINABLE)
     for mode in MODES:
         p = sub.add_parser(mode, help=f"measure one {mode} configuration",
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        p.add_argument("--model", default="cycle_gan", choices=("cycle_gan", "pix2pix", "csgan"))
+        p.add_argument("--model", default="cycle_gan", choices=sorted(TRAINABLE))
         p.add_argument("--netG", default="resnet_9blocks")
         p.add_argument("--netD", default="basic")
-        p.add_argument("--norm", default=None, help="default: the model's (pix2pix batch, else instance)")
+        p.add_argument("--norm", default=None, help=f"default: the model's ({norms})")
         p.add_argument("--ngf", type=CHANNELS, default=64)
         p.add_argument("--ndf", type=CHANNELS, default=64)
         p.add_argument("--crop_size", type=SIDE, default=256)

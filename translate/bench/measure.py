@@ -36,7 +36,7 @@ class Spec:
     model: str = "cycle_gan"
     netG: str = "resnet_9blocks"
     netD: str = "basic"
-    norm: str | None = None           # None: the model's default (pix2pix: batch, else instance)
+    norm: str | None = None           # None: the model's default (default_norm)
     ngf: int = 64
     ndf: int = 64
     crop_size: int = 256
@@ -46,6 +46,12 @@ class Spec:
     compile: bool = False
     device: str = "cpu"
     seed: int = 0
+
+
+def default_norm(model: str) -> str:
+    """The --norm that train.py gives ``model`` when none is set: the model table's default, else the flag's."""
+    from options.flags import build_parser
+    return build_parser(True, model).get_default("norm")
 
 
 def sync(device: torch.device) -> None:
