@@ -228,3 +228,35 @@ def test_regularizer_logs_name_the_judged_domain():
     objective = Objective("cycle_gan", nets, LossConfig(lambda_r1=1.0, lambda_bcr_real=1.0))
     _, logs = objective.discriminator_loss(objective.generate(batch()))
     assert {"r1_a", "r1_b", "bcr_real_a", "bcr_real_b"} <= set(logs)
+
+
+def test_adaptive_weight_reaches_the_last_layer_inside_a_ddp_wrapper():
+    """The objective runs what it is given; the adaptive GAN weight finds a generator's declared
+    last layer inside a real (one-process, gloo) DDP wrapper, with the same result as bare."""
+    import socket
+
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    class DeclaredLast(TinyGenerator):
+        @property
+        def last_layer(self):
+            return self.conv.bias   # not the fallback (conv.weight): the declared one must be found
+
+    torch.manual_seed(10)
+    bare = nn.ModuleDict({"gen_ab": DeclaredLast(3, 3), "disc_b": tiny_nets("pix2pix")["disc_b"]})
+    cfg = LossConfig(gan_mode="lsgan", lambda_l1=1.0, adaptive_gan_weight=True)
+    expected_total, expected = Objective("pix2pix", bare, cfg).generator_loss(
+        Objective("pix2pix", bare, cfg).generate(batch()))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        wrapped = nn.ModuleDict({"gen_ab": DistributedDataParallel(bare["gen_ab"]), "disc_b": bare["disc_b"]})
+        objective = Objective("pix2pix", wrapped, cfg)
+        total, logs = objective.generator_loss(objective.generate(batch()))
+    finally:
+        dist.destroy_process_group()
+    torch.testing.assert_close(logs["weight_gan_ab"], expected["weight_gan_ab"])
+    torch.testing.assert_close(total, expected_total)
