@@ -9,7 +9,8 @@ from torch import nn
 
 from options.config import LossConfig
 from translate.models import MODELS, TRAINABLE
-from translate.training.objective import TERMS, Objective, enabled_terms
+from translate.training.objective import Objective
+from translate.training.terms import TERMS, enabled_terms
 
 SIDE = 8
 

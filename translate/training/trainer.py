@@ -171,9 +171,10 @@ class Trainer:
         return {**g_logs, **d_logs}, images
 
     def _discriminators_for_generator_step(self) -> dict[str, torch.nn.Module]:
-        """D as the G step runs it.  D is frozen there, so a DDP-wrapped D runs as its bare
-        module: the wrapper would wait for gradients D's parameters never get (and broadcast
-        its buffers again).  Otherwise D runs as in the D step (compiled with --compile)."""
+        """D as the G step runs it.  D is frozen there and must not sync, so a DDP-wrapped D runs
+        as its bare module: the wrapper would broadcast D's buffers again and set up a gradient
+        reduction for parameters that get no gradient.  Otherwise D runs as in the D step
+        (compiled with --compile)."""
         nets = self.objective.nets
         return {d: self.raw_nets[d] if d in self.synced else nets[d] for d in self.disc_names}
 
