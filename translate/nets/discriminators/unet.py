@@ -5,7 +5,7 @@ The encoder is an ordinary downsampling classifier that gives one global
 real/fake logit per image; a decoder with skip connections upsamples its
 features back to the input size and gives a real/fake logit for every pixel.
 The per-pixel map feeds the generator local feedback, and it makes the CutMix
-consistency regularization possible (translate/training/regularizers.py): the map of a
+consistency regularization possible (translate/training/losses.py): the map of a
 real/fake collage should be the collage of the two maps.
 
 The paper builds on BigGAN residual blocks; here the blocks are the PatchGAN

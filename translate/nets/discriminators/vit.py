@@ -14,7 +14,7 @@ Three changes make a Vision Transformer usable as a GAN discriminator:
   the token grid equals the non-overlapping one (H/P x W/P).
 
 The paper also uses DiffAugment and balanced consistency regularization; they
-act on the images and losses, so they live in translate/training/regularizers.py.
+act on the images and losses, so they live in translate/training/augment.py and losses.py.
 
 Tensor contract: N x in_channels x H x W (H, W multiples of patch_size)
 -> N x 1 logits read from the class token.
