@@ -141,9 +141,6 @@ STILL_TO_DERIVE = {
     ("translate/inference/loading.py", "cycle_gan"),
     ("translate/inference/loading.py", "pix2pix"),
     ("translate/inference/loading.py", "test"),
-    ("translate/training/objective.py", "csgan"),
-    ("translate/training/objective.py", "cycle_gan"),
-    ("translate/training/objective.py", "pix2pix"),
 }
 
 
