@@ -15,7 +15,7 @@ A model is a set of networks and the loss terms that tie them together:
 - rows: what test.py shows per image, in order.
 
 ``--model test`` is test.py's single-generator model: one ``G`` file, no discriminators.
-Adding a model means adding one entry here (and its terms to the objective's term table).
+Adding a model means adding one entry here (and any new loss term to TERMS in training/terms.py).
 """
 from __future__ import annotations
 
