@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import atexit
 import signal
-import weakref
 
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
@@ -51,19 +50,25 @@ class _ChainedInit:  # a class, not a closure: picklable for spawned workers
         self.then(worker_id)
 
 
-# Worker iterators still alive at interpreter exit.  Workers ignore SIGTERM, so
-# multiprocessing's own exit hook (terminate, then join every daemonic child) would
-# wait for them forever; this hook, registered after multiprocessing's and so run
-# before it, stops them the polite way (the end-of-data sentinel through their queues).
-_LIVE_ITERATORS: "weakref.WeakSet" = weakref.WeakSet()
-
-
 @atexit.register
 def _shutdown_live_workers() -> None:
-    for iterator in list(_LIVE_ITERATORS):
-        shutdown = getattr(iterator, "_shutdown_workers", None)
-        if shutdown is not None:
-            shutdown()
+    """Stop every DataLoader's workers still alive at interpreter exit.
+
+    Workers ignore SIGTERM, so multiprocessing's own exit hook (terminate, then join every
+    daemonic child) would wait for them forever.  This hook is registered after
+    multiprocessing's (torch imports it first) and so runs before it, and stops them the polite
+    way (the end-of-data sentinel through their queues).  The iterators are found by a scan of
+    the heap rather than a registry: a loader that Accelerate or a user rebuilt from ours keeps
+    our worker_init_fn but iterates with its own code, so we never see its iterator.
+    """
+    import gc
+
+    from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
+    for obj in gc.get_objects():
+        # type(), not isinstance(): isinstance reads __class__, which some lazy module proxies
+        # answer with a deprecation warning.
+        if issubclass(type(obj), _MultiProcessingDataLoaderIter):
+            obj._shutdown_workers()
 
 
 class CheckedDataLoader(DataLoader):
@@ -85,8 +90,6 @@ class CheckedDataLoader(DataLoader):
 
     def __iter__(self):
         iterator = super().__iter__()
-        if self.num_workers > 0:
-            _LIVE_ITERATORS.add(iterator)
         for batch in iterator:
             if isinstance(batch, FailedBatch):
                 # Stop the workers now: left to the garbage collector, their

@@ -63,7 +63,7 @@ def export_parser(description: str) -> FlagParser:
 
 
 def bench_parser(description: str, *, modes: Iterable[str], models: Iterable[str], precisions: Iterable[str],
-                 default_device: str) -> FlagParser:
+                 default_device: str, norm_help: str) -> FlagParser:
     """``python -m translate.bench train|infer|standard`` (translate/bench/cli.py)."""
     parser = quiet_parser(prog="python -m translate.bench", description=description)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,7 +73,7 @@ def bench_parser(description: str, *, modes: Iterable[str], models: Iterable[str
         p.add_argument("--model", default="cycle_gan", choices=tuple(models))
         p.add_argument("--netG", default="resnet_9blocks")
         p.add_argument("--netD", default="basic")
-        p.add_argument("--norm", default=None, help="default: the model's (pix2pix batch, else instance)")
+        p.add_argument("--norm", default=None, help=norm_help)
         p.add_argument("--ngf", type=CHANNELS, default=64)
         p.add_argument("--ndf", type=CHANNELS, default=64)
         p.add_argument("--crop_size", type=SIDE, default=256)

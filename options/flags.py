@@ -1,9 +1,9 @@
 """The command-line flags: the classic pytorch-CycleGAN-and-pix2pix ones, plus ours.
 
 Defaults that depend on --model (pix2pix: unet_256, batch norm, aligned data,
-vanilla GAN, lambda_L1 100, no pool; cycle_gan: no dropout) are applied in
-``model_defaults`` before the final parse, exactly like the classic code's
-``modify_commandline_options``.
+vanilla GAN, lambda_L1 100, no pool; cycle_gan: no dropout) come from the model
+table (translate/models.py) and are applied in ``model_defaults`` before the
+final parse, exactly like the classic code's ``modify_commandline_options``.
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from translate.nets.generators import GENERATORS
 from translate.nets.layers import INIT_TYPES, NORMS
 from translate.training.losses import GAN_MODES
 from translate.metrics import METRICS
+from translate.models import MODELS
 
 from options.ranges import (BIG, CHANNELS, FRACTION, FREQUENCY, LEARNING_RATE, SEED, SIDE, WEIGHT,
                             WORKERS, floats, ints, quiet_parser)
 from options.run_flags import add_run_flags
 
-MODELS = ("cycle_gan", "pix2pix", "csgan", "test")
 DATASET_MODES = ("aligned", "unaligned", "single", "paired_folders")
 PAIRED_DATASET_MODES = ("aligned", "paired_folders")   # A and B correspond pixel for pixel
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
@@ -47,7 +47,7 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataroot", default=None,
                    help="dataset folder; leave out to use the built-in procedural dataset")
     add_run_flags(p, "name", "checkpoints_dir", "gpu_ids", name=_TRAIN_RUN["name"], gpu_ids=_TRAIN_RUN["gpu_ids"])
-    p.add_argument("--model", default="cycle_gan", choices=MODELS)
+    p.add_argument("--model", default="cycle_gan", choices=sorted(MODELS))
     p.add_argument("--input_nc", type=ints(1, 3), default=3)
     p.add_argument("--output_nc", type=ints(1, 3), default=3)
     p.add_argument("--ngf", type=CHANNELS, default=64)
@@ -191,22 +191,9 @@ def add_metrics_flags(p: argparse.ArgumentParser, is_train: bool) -> None:
 
 
 def model_defaults(model: str, is_train: bool) -> dict:
-    """Per-model defaults, as the classic models set them."""
-    if model == "pix2pix":
-        d = {"norm": "batch", "netG": "unet_256", "dataset_mode": "aligned"}
-        if is_train:
-            d.update(pool_size=0, gan_mode="vanilla", lambda_L1=100.0)
-        return d
-    if model == "cycle_gan":
-        return {"no_dropout": True}
-    if model == "csgan":
-        d = {"no_dropout": True, "dataset_mode": "aligned"}
-        if is_train:
-            d.update(lambda_cs=10.0)
-        return d
-    if model == "test":
-        return {"dataset_mode": "single"}
-    return {}
+    """Per-model defaults, as the classic models set them (the model table's defaults)."""
+    spec = MODELS.get(model)
+    return spec.flag_defaults(is_train) if spec is not None else {}
 
 
 def build_parser(is_train: bool, model: str | None = None) -> argparse.ArgumentParser:

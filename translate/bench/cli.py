@@ -31,11 +31,11 @@ from pathlib import Path
 import torch
 
 from options import OptionsError
-from translate import devices
 from options.commands import bench_parser
-from translate.models import TRAINABLE
+from translate import devices
 from translate.bench.measure import (AMP_DTYPES, Spec, build_runner, conv_compute_dtype, count_flops,
-                                     matmul_peak, measure)
+                                     default_norm, matmul_peak, measure)
+from translate.models import TRAINABLE
 
 MODES = ("train", "infer")
 # The standard set: (model, netG, netD) at 256x256, batch 1.
@@ -257,8 +257,9 @@ def run_standard(args) -> int:
 
 # ---- command line ----------------------------------------------------------------
 def build_parser():
-    return bench_parser(__doc__.split("\n")[0], modes=MODES, models=TRAINABLE, precisions=AMP_DTYPES,
-                        default_device=devices.default_device())
+    norms = ", ".join(f"{model} {default_norm(model)}" for model in TRAINABLE)
+    return bench_parser(__doc__.split("\n")[0], modes=MODES, models=sorted(TRAINABLE), precisions=AMP_DTYPES,
+                        default_device=devices.default_device(), norm_help=f"default: the model's ({norms})")
 
 
 def main(argv: list[str] | None = None) -> int:

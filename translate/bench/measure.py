@@ -40,7 +40,7 @@ class Spec:
     model: str = "cycle_gan"
     netG: str = "resnet_9blocks"
     netD: str = "basic"
-    norm: str | None = None           # None: the model's default (pix2pix: batch, else instance)
+    norm: str | None = None           # None: the model's default (default_norm)
     ngf: int = 64
     ndf: int = 64
     crop_size: int = 256
@@ -52,6 +52,12 @@ class Spec:
     seed: int = 0
 
 
+def default_norm(model: str) -> str:
+    """The --norm that train.py gives ``model`` when none is set: the model table's default, else the flag's."""
+    from options.flags import build_parser
+    return build_parser(True, model).get_default("norm")
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -61,12 +67,14 @@ def train_argv(spec: Spec, *, classic: bool, checkpoints_dir: str) -> list[str]:
     """train.py flags for ``spec``; ``classic`` drops every speed option."""
     argv = ["--model", spec.model, "--netG", spec.netG, "--netD", spec.netD,
             "--crop_size", str(spec.crop_size), "--load_size", str(spec.crop_size),
-            "--batch_size", str(spec.batch_size), "--ngf", str(spec.ngf), "--ndf", str(spec.ndf),
-            "--num_threads", "0", "--display_id", "0", "--no_html", "--name", "bench",
+            "--batch_size", str(spec.batch_size), "--num_threads", "0", "--display_id", "0", "--no_html", "--name", "bench",
             "--checkpoints_dir", checkpoints_dir, "--seed", str(spec.seed),
             "--gpu_ids", "0" if spec.device == "cuda" else "-1"]
     if spec.norm:
         argv += ["--norm", spec.norm]
+    # Widths only where not the defaults: given, they are errors for networks without them (vit).
+    argv += ["--ngf", str(spec.ngf)] if spec.ngf != Spec.ngf else []
+    argv += ["--ndf", str(spec.ndf)] if spec.ndf != Spec.ndf else []
     if not classic:
         argv += ["--mixed_precision", spec.mixed_precision]
         argv += ["--channels_last"] if spec.channels_last else []

@@ -29,7 +29,7 @@ from torch import nn
 from options.config import NetworkConfig, train_config_from_dict
 from translate import checkpoint as ckpt
 from translate.models import MODELS, ModelSpec, get_model
-from translate.networks import build_networks, make_generator
+from translate.networks import build_networks, make_generator, rebuild_networks
 
 # The train.py flags a classic train_opt.txt gives the loader: those that shape the
 # generators (NetworkConfig's) and the direction the run was trained in.
@@ -77,7 +77,10 @@ def load_generators(run_dir: str | Path, label: str, *, model: str | None, net: 
         # Our checkpoint: the networks are rebuilt from the config saved with the weights.
         weights, config = ckpt.load_checkpoint(found)
         trained = train_config_from_dict(config)
-        nets = build_networks(trained.run.model, trained.net, with_discriminators=False)
+        # Rebuilt from the networks' records; checkpoints written before they had them, from the config.
+        records, gen_names = ckpt.load_network_records(found) or {}, get_model(trained.run.model).generators
+        nets = (rebuild_networks({n: records[n] for n in gen_names}) if all(n in records for n in gen_names)
+                else build_networks(trained.run.model, trained.net, with_discriminators=False))
         for name, g in nets.items():
             state = weights.get(f"ema_{name}", weights.get(name)) if ema else weights.get(name)
             if state is None:
