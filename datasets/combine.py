@@ -13,7 +13,6 @@ complete images.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import sys
@@ -100,11 +99,8 @@ def combine(root: str, out: str, *, progress: bool = True) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m datasets.combine",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("root", metavar="DIR", help="folder with trainA/trainB (testA/testB, ...)")
-    parser.add_argument("out", metavar="OUT", help="output folder: OUT/train/*.png, OUT/test/*.png, ...")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
+    from options.commands import combine_parser   # the checkout's options/, as datasets/ is
+    parser = combine_parser(__doc__.split("\n\n")[0])
     args = parser.parse_args(argv)
     try:
         written = combine(args.root, args.out, progress=not args.no_progress)

@@ -12,7 +12,6 @@ run never leaves something that looks like a dataset.
 """
 from __future__ import annotations
 
-import argparse
 import http.client
 import os
 from collections.abc import Sequence
@@ -196,17 +195,9 @@ def download(name: str, root: str | None = None, *, kind: str | None = None,
     return final
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m datasets.download",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", help="dataset name, e.g. facades, horse2zebra")
-    parser.add_argument("--root", default=None, help="parent folder (default: datasets/data)")
-    parser.add_argument("--kind", choices=sorted(KINDS), default=None,
-                        help="collection for names in both (default: pix2pix for paired names)")
-    parser.add_argument("--base_url", default=None,
-                        help=f"server to fetch from (default: $TRANSLATE_DATASETS_URL or "
-                             f"{DEFAULT_BASE_URL})")
-    return parser
+def build_parser():
+    from options.commands import download_parser   # the checkout's options/, as datasets/ is
+    return download_parser(__doc__.split("\n\n")[0], kinds=KINDS, default_base_url=DEFAULT_BASE_URL)
 
 
 def main(argv: list[str] | None = None) -> int:

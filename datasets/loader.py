@@ -9,7 +9,6 @@ import atexit
 import multiprocessing
 import signal
 import time
-import weakref
 
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
@@ -53,23 +52,28 @@ class _ChainedInit:  # a class, not a closure: picklable for spawned workers
         self.then(worker_id)
 
 
-# Worker iterators still alive at interpreter exit.  Workers ignore SIGTERM, so
-# multiprocessing's own exit hook (terminate, then join every daemonic child) would
-# wait for them forever; this hook, registered after multiprocessing's and so run
-# before it, stops them the polite way (the end-of-data sentinel through their queues).
-_LIVE_ITERATORS: "weakref.WeakSet" = weakref.WeakSet()
-
-
 @atexit.register
 def _shutdown_live_workers() -> None:
-    for iterator in list(_LIVE_ITERATORS):
-        shutdown = getattr(iterator, "_shutdown_workers", None)
-        if shutdown is not None:
-            shutdown()
-    # Workers whose iterator is not in the set, or is gone without having stopped them
-    # (Accelerate re-creates the loader as its own class but keeps our worker_init_fn),
-    # still ignore SIGTERM.  multiprocessing's hook would terminate every daemonic child
-    # and then wait for it forever: terminate them here, and kill what ignores it.
+    """Stop every DataLoader's workers still alive at interpreter exit.
+
+    Workers ignore SIGTERM, so multiprocessing's own exit hook (terminate, then join every
+    daemonic child) would wait for them forever.  This hook is registered after
+    multiprocessing's (torch imports it first) and so runs before it, and stops them the polite
+    way (the end-of-data sentinel through their queues).  The iterators are found by a scan of
+    the heap rather than a registry: a loader that Accelerate or a user rebuilt from ours keeps
+    our worker_init_fn but iterates with its own code, so we never see its iterator.
+    """
+    import gc
+
+    from torch.utils.data.dataloader import _MultiProcessingDataLoaderIter
+    for obj in gc.get_objects():
+        # type(), not isinstance(): isinstance reads __class__, which some lazy module proxies
+        # answer with a deprecation warning.
+        if issubclass(type(obj), _MultiProcessingDataLoaderIter):
+            obj._shutdown_workers()
+    # Workers can outlive their iterator: one freed by the cycle collector stops them through
+    # queues that may be finalized already (seen with Accelerate's loader after a DataError).
+    # They still ignore SIGTERM: terminate what is left, and kill what ignores it.
     leftovers = [p for p in multiprocessing.active_children() if p.daemon]
     for process in leftovers:
         process.terminate()
@@ -99,8 +103,6 @@ class CheckedDataLoader(DataLoader):
 
     def __iter__(self):
         iterator = super().__iter__()
-        if self.num_workers > 0:
-            _LIVE_ITERATORS.add(iterator)
         for batch in iterator:
             if isinstance(batch, FailedBatch):
                 # Stop the workers now: left to the garbage collector, their

@@ -20,7 +20,6 @@ root/trainA, trainB, testA, testB with different scenes on the two sides.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -220,13 +219,9 @@ def ensure_builtin_dataset(kind: str, root: str | None = None) -> str:
     return root
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m datasets.synthetic",
-                                     description="Write the built-in toy translation dataset.")
-    parser.add_argument("--kind", choices=KINDS, default="paired")
-    parser.add_argument("--out", default=None,
-                        help="target folder (default: datasets/data/toy_KIND)")
-    return parser
+def build_parser():
+    from options.commands import synthetic_parser   # the checkout's options/, as datasets/ is
+    return synthetic_parser(KINDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import functools
 import json
 import math
 from collections.abc import Sequence
@@ -12,14 +10,15 @@ from pathlib import Path
 from options.config import (DataConfig, DisplayConfig, LossConfig, MetricsConfig, NetworkConfig,
                             OptimConfig, RunConfig, TestConfig, TrainConfig, train_config_from_dict)
 from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
-from translate.nets.discriminators import build_discriminator
-from translate.nets.generators import GENERATORS, build_generator, size_multiple
+from translate.nets.discriminators import DISCRIMINATORS
+from translate.nets.generators import GENERATORS
 from translate.nets.layers import NORMS
+from translate import devices
+from translate.models import MODELS, TRAINABLE, ModelSpec
 
 __all__ = ["OptionsError", "parse_train_options", "parse_test_options", "format_options",
            "TrainConfig", "TestConfig", "train_config_from_dict"]
 
-PAIRED_MODELS = ("pix2pix", "csgan")
 
 
 class OptionsError(ValueError):
@@ -33,6 +32,17 @@ def _parse(argv: Sequence[str] | None, is_train: bool) -> tuple[argparse.Namespa
     if not is_train:
         parser.set_defaults(**classic_run_defaults(Path(known.checkpoints_dir) / known.name))
     return parser.parse_args(argv), parser
+
+
+def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> frozenset[str]:
+    """The dests of the flags ``argv`` gives, whatever their value (a default the user repeats
+    counts).  argparse fills only attributes the namespace lacks, so a namespace that already
+    holds a marker for every dest keeps the marker exactly where no flag was given (defaults,
+    per-model set_defaults included)."""
+    unset = object()
+    marked = argparse.Namespace(**{a.dest: unset for a in parser._actions if a.dest != argparse.SUPPRESS})
+    parser.parse_args(argv, namespace=marked)
+    return frozenset(k for k, v in vars(marked).items() if v is not unset)
 
 
 # Flags that a classic run's train_opt.txt supplies to test.py when the command line leaves
@@ -79,48 +89,36 @@ def _gpu_ids(text: str) -> tuple[int, ...]:
 def _generator_multiple(o) -> int:
     if o.netG not in GENERATORS:
         return 1
-    if o.netG.startswith("vit"):
-        return o.vit_patch_size
-    net = build_generator(o.netG, in_channels=1, out_channels=1, base_channels=1, norm="none")
-    return size_multiple(net)
+    from translate.networks import size_rule
+    return size_rule("generator", _network_config(o)).multiple
 
 
 def _network_sizes(o, net: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
     """(multiple, smallest side) that every image must have for the networks.
 
     The transforms round to the multiple and scale smaller images up (datasets/transforms.py).
-    The generator declares both (translate.nets.generators).  When training, the discriminator
-    must take the images too: its own multiple (U-Net, ViT) joins in, and a tiny copy of it
-    (one channel per layer) is tried on growing squares, which takes milliseconds.  A probe
-    that cannot run (bad flags, reported by the checks) keeps the generator's multiple.
+    Each network's size rule (translate/nets/signatures.py) gives both without building it.
+    When training, the discriminator must take the images too: its multiple joins in, and the
+    smallest side is the first common multiple that both networks take.
     """
-    tiny = dataclasses.replace(net, ngf=1, ndf=1, vit_dim=2 * max(net.vit_heads, 1), vit_depth=1)
-    try:
-        return _probe_sizes(tiny, is_train, multiple)
-    except Exception:  # noqa: BLE001 - bad flags are reported by the checks, not here
-        return multiple, 1
-
-
-@functools.lru_cache(maxsize=64)
-def _probe_sizes(tiny: NetworkConfig, is_train: bool, multiple: int) -> tuple[int, int]:
-    import torch
-    from translate.nets.generators import smallest_side
-    from translate.networks import discriminator_kwargs, generator_kwargs
-    side = smallest_side(build_generator(tiny.netG, **generator_kwargs(tiny, 1, 1)))
+    from translate.networks import size_rule
+    if net.netG not in GENERATORS or (is_train and net.netD not in DISCRIMINATORS):
+        return multiple, 1   # an unknown name is reported by the checks
+    side = size_rule("generator", net).min_side
     if not is_train:
         return multiple, side
-    disc = build_discriminator(tiny.netD, **discriminator_kwargs(tiny, 1)).train()
-    multiple = math.lcm(multiple, int(getattr(disc, "size_multiple", 1)))
-    first = -(-side // multiple) * multiple
-    # Past the crop size too: a crop the discriminator cannot take is refused with the size it can.
-    with torch.no_grad():
-        for trial in range(first, 4 * max(first, tiny.crop_size) + 1, multiple):
-            try:
-                disc(torch.zeros(1, 1, trial, trial))
-                return multiple, trial
-            except (RuntimeError, ValueError):
-                continue
-    return multiple, max(first, tiny.crop_size)
+    disc = size_rule("discriminator", net)
+    multiple = math.lcm(multiple, disc.multiple)
+    return multiple, -(-max(side, disc.min_side) // multiple) * multiple
+
+
+def _check_network_flags(net: NetworkConfig, given: frozenset[str]) -> None:
+    """A network flag given on the command line that neither network takes is a mistake
+    (a misspelt network, or a flag meant for another one); defaults never are."""
+    from translate.networks import flags_without_effect
+    unused = flags_without_effect(net, sorted(given), ("generator", "discriminator"))
+    if unused:
+        raise OptionsError(unused[0])
 
 
 def _sizes(o, builtin: bool, is_train: bool, multiple: int) -> None:
@@ -197,7 +195,7 @@ def _check_vit(o) -> None:
 def _check_crop_fits(o, sizes: tuple[int, int], networks: str) -> None:
     """Where preprocess crops, the networks see crop_size images: they must take that size
     (the discriminator's receptive field / downsamplings, a ResNet's padding, U-Net and ViT
-    multiples; found by _network_sizes on the real networks)."""
+    multiples; from the networks' size rules, see _network_sizes)."""
     multiple, smallest = sizes
     if "crop" not in o.preprocess or (o.crop_size >= smallest and o.crop_size % multiple == 0):
         return
@@ -208,39 +206,56 @@ def _check_crop_fits(o, sizes: tuple[int, int], networks: str) -> None:
                        if o.preprocess != "crop" and o.load_size < fits else ""))
 
 
+def _models_where(test) -> list[str]:
+    """The trainable --model names whose spec passes ``test`` (for messages that suggest one)."""
+    return [name for name in TRAINABLE if test(MODELS[name])]
+
+
+def _or_list(names: list[str]) -> str:
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 2 else names)
+
+
+def _reconstruction_weights(o, spec: ModelSpec) -> bool:
+    """Whether one of the model's reconstruction terms (spec.terms but the GAN ones) has a weight > 0."""
+    weight = {"l1": o.lambda_L1, "cycle_a": o.lambda_A, "cycle_b": o.lambda_B,
+              "idt_a": o.lambda_A * o.lambda_identity, "idt_b": o.lambda_B * o.lambda_identity,
+              "cs_a": o.lambda_cs, "cs_b": o.lambda_cs}
+    return any(weight[t] > 0 for t in spec.terms if t in weight)
+
+
 def _check_train(o) -> None:
+    spec = MODELS[o.model]
     paired_data = o.dataset_mode in PAIRED_DATASET_MODES
     if o.continue_train and o.start_over:
         raise OptionsError("--continue_train resumes the run and --start_over deletes it: give one of them")
-    if o.model in PAIRED_MODELS and not paired_data:
+    if spec.paired and not paired_data:
+        unpaired = " or ".join(f"--model {m}" for m in _models_where(lambda s: not s.paired))
         raise OptionsError(f"--model {o.model} needs paired data: use --dataset_mode aligned or "
-                           f"paired_folders (or --model cycle_gan for unpaired data)")
+                           f"paired_folders" + (f" (or {unpaired} for unpaired data)" if unpaired else ""))
     if o.dataset_mode == "paired_folders" and o.dataroot is None:
         raise OptionsError("--dataset_mode paired_folders needs --dataroot DIR (DIR/trainA and "
                            "DIR/trainB with matching file names)")
-    if o.model == "test":
-        raise OptionsError("--model test is for test.py; train with cycle_gan, pix2pix or csgan")
-    if o.model == "cycle_gan" and o.dataset_mode == "single":
-        raise OptionsError("--model cycle_gan trains on two domains: use --dataset_mode unaligned or aligned")
+    if not spec.trainable:
+        raise OptionsError(f"--model {o.model} is for test.py; train with {_or_list(list(TRAINABLE))}")
+    if o.dataset_mode == "single":   # every trainable model reads A and B (paired ones stopped above)
+        raise OptionsError(f"--model {o.model} trains on two domains: use --dataset_mode unaligned or aligned")
     if not paired_data and (o.lambda_L1 > 0 or o.lambda_cs > 0):
         flag = "--lambda_L1" if o.lambda_L1 > 0 else "--lambda_cs"
         raise OptionsError(f"{flag} needs paired data (--dataset_mode aligned or paired_folders); "
                            f"set it to 0 for unpaired data")
-    if o.model == "cycle_gan" and o.lambda_cs > 0:
-        raise OptionsError("--lambda_cs belongs to --model csgan (paired cycle model)")
-    two_generators = o.model in ("cycle_gan", "csgan")
-    if two_generators and o.lambda_identity > 0 and o.input_nc != o.output_nc:
+    if "cs_a" not in spec.terms and o.lambda_cs > 0:
+        owners = _models_where(lambda s: "cs_a" in s.terms)
+        raise OptionsError(f"--lambda_cs belongs to --model {_or_list(owners)} (paired cycle model)")
+    if spec.two_way and o.lambda_identity > 0 and o.input_nc != o.output_nc:
         raise OptionsError(f"--lambda_identity needs --input_nc == --output_nc (got {o.input_nc} and "
                            f"{o.output_nc}); set --lambda_identity 0")
     if o.n_epochs < 0 or o.n_epochs_decay < 0 or o.n_epochs + o.n_epochs_decay < 1:
         raise OptionsError("--n_epochs + --n_epochs_decay must be at least 1")
     if o.mixed_precision == "fp16" and o.gpu_ids == "-1":
-        raise OptionsError("--mixed_precision fp16 needs a GPU; on the CPU use bf16 or no")
+        raise OptionsError(devices.FP16_NEEDS_GPU)
     if o.lambda_cutmix > 0 and o.netD != "unet":
         raise OptionsError("--lambda_cutmix needs the per-pixel map of --netD unet (U-Net GAN)")
-    reconstruction = (o.lambda_L1 > 0 if o.model == "pix2pix"
-                      else o.lambda_A > 0 or o.lambda_B > 0 or o.lambda_cs > 0 or o.lambda_L1 > 0)
-    if (o.adaptive_gan_weight or o.disc_start > 0) and not reconstruction:
+    if (o.adaptive_gan_weight or o.disc_start > 0) and not _reconstruction_weights(o, spec):
         raise OptionsError("--adaptive_gan_weight and --disc_start weigh the GAN term against a "
                            "reconstruction term: set --lambda_L1 (pix2pix) or the cycle weights > 0")
     unknown = [t for t in _diffaugment(o) if t not in ("color", "translation", "cutout")]
@@ -272,7 +287,7 @@ def _importable(module: str) -> bool:
 
 
 def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
-    o, _ = _parse(argv, is_train=True)
+    o, parser = _parse(argv, is_train=True)
     builtin = o.dataroot is None
     multiple = _generator_multiple(o)
     _sizes(o, builtin, is_train=True, multiple=multiple)
@@ -280,13 +295,14 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
     _check_train(o)
     lambda_l1 = o.lambda_L1
     net = _network_config(o)
+    _check_network_flags(net, explicit_flags(parser, argv))
     sizes = _network_sizes(o, net, True, multiple)
     _check_crop_fits(o, sizes, "--netG {netG} and --netD {netD} need")
     return TrainConfig(
         run=_run_config(o, True), data=_data_config(o, o.phase, sizes),
         net=net,
         loss=LossConfig(gan_mode=o.gan_mode, lambda_a=o.lambda_A, lambda_b=o.lambda_B,
-                        lambda_identity=o.lambda_identity if o.model != "pix2pix" else 0.0,
+                        lambda_identity=o.lambda_identity if MODELS[o.model].two_way else 0.0,
                         lambda_l1=lambda_l1, lambda_cs=o.lambda_cs, lambda_gp=o.lambda_gp,
                         lambda_cutmix=o.lambda_cutmix, lambda_bcr_real=o.lambda_bcr_real,
                         lambda_bcr_fake=o.lambda_bcr_fake, lambda_r1=o.lambda_r1,
@@ -391,3 +407,8 @@ def format_options(flags: dict) -> str:
         lines.append(f"{key:>25}: {str(value):<30}{note}")
     lines.append("----------------- End -------------------")
     return "\n".join(lines) + "\n"
+
+
+def network_config_from_flags(o: argparse.Namespace) -> NetworkConfig:
+    """The networks of parsed train.py flags (the loader reads a classic train_opt.txt so)."""
+    return _network_config(o)

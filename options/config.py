@@ -121,7 +121,7 @@ class DisplayConfig:
 class RunConfig:
     name: str = "experiment_name"
     checkpoints_dir: str = "./checkpoints"
-    model: str = "cycle_gan"      # cycle_gan | pix2pix | csgan | test
+    model: str = "cycle_gan"      # a --model name: a key of translate.models.MODELS
     gpu_ids: tuple[int, ...] = (0,)
     continue_train: bool = False
     start_over: bool = False      # --start_over: delete an earlier run of this name first

@@ -1,9 +1,9 @@
 """The command-line flags: the classic pytorch-CycleGAN-and-pix2pix ones, plus ours.
 
 Defaults that depend on --model (pix2pix: unet_256, batch norm, aligned data,
-vanilla GAN, lambda_L1 100, no pool; cycle_gan: no dropout) are applied in
-``model_defaults`` before the final parse, exactly like the classic code's
-``modify_commandline_options``.
+vanilla GAN, lambda_L1 100, no pool; cycle_gan: no dropout) come from the model
+table (translate/models.py) and are applied in ``model_defaults`` before the
+final parse, exactly like the classic code's ``modify_commandline_options``.
 """
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from translate.nets.generators import GENERATORS
 from translate.nets.layers import INIT_TYPES, NORMS
 from translate.training.losses import GAN_MODES
 from translate.metrics import METRICS
+from translate.models import MODELS
 
 from options.ranges import (BIG, CHANNELS, FRACTION, FREQUENCY, LEARNING_RATE, SEED, SIDE, WEIGHT,
                             WORKERS, floats, ints, quiet_parser)
+from options.run_flags import add_run_flags
 
-MODELS = ("cycle_gan", "pix2pix", "csgan", "test")
 DATASET_MODES = ("aligned", "unaligned", "single", "paired_folders")
 PAIRED_DATASET_MODES = ("aligned", "paired_folders")   # A and B correspond pixel for pixel
 PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
@@ -30,13 +31,23 @@ def _bool_flag(parser, name, help):
     parser.add_argument(name, action="store_true", help=help)
 
 
+# What the run flags (options/run_flags.py) say in train.py and test.py.
+_TRAIN_RUN = {
+    "name": {"required": None, "default": "experiment_name", "help": "run name: checkpoints go to checkpoints_dir/name"},
+    "gpu_ids": {"help": "e.g. 0 or 0,1; -1 for CPU (Accelerate picks the devices)"},
+    "direction": {"default": "AtoB", "help": None},
+    "epoch": {"help": "which checkpoint to load: latest, an epoch number, iter_N"},
+    "mixed_precision": {"choices": PRECISIONS},
+    "channels_last": {"help": "channels-last memory format (faster convs with bf16/fp16)"},
+    "compile": {"help": "torch.compile the networks"},
+}
+
+
 def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataroot", default=None,
                    help="dataset folder; leave out to use the built-in procedural dataset")
-    p.add_argument("--name", default="experiment_name", help="run name: checkpoints go to checkpoints_dir/name")
-    p.add_argument("--checkpoints_dir", default="./checkpoints")
-    p.add_argument("--gpu_ids", default="0", help="e.g. 0 or 0,1; -1 for CPU (Accelerate picks the devices)")
-    p.add_argument("--model", default="cycle_gan", choices=MODELS)
+    add_run_flags(p, "name", "checkpoints_dir", "gpu_ids", name=_TRAIN_RUN["name"], gpu_ids=_TRAIN_RUN["gpu_ids"])
+    p.add_argument("--model", default="cycle_gan", choices=sorted(MODELS))
     p.add_argument("--input_nc", type=ints(1, 3), default=3)
     p.add_argument("--output_nc", type=ints(1, 3), default=3)
     p.add_argument("--ngf", type=CHANNELS, default=64)
@@ -49,7 +60,7 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init_gain", type=floats(0, 10, low_open=True), default=0.02)
     _bool_flag(p, "--no_dropout", "no dropout in the generator")
     p.add_argument("--dataset_mode", default="unaligned", choices=DATASET_MODES)
-    p.add_argument("--direction", default="AtoB", choices=("AtoB", "BtoA"))
+    add_run_flags(p, "direction", direction=_TRAIN_RUN["direction"])
     _bool_flag(p, "--skip_unmatched", "paired_folders: leave out files without a same-named partner "
                "(default: an error lists them)")
     _bool_flag(p, "--serial_batches", "take images in order instead of shuffling")
@@ -61,13 +72,12 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preprocess", default="resize_and_crop", choices=PREPROCESS)
     _bool_flag(p, "--no_flip", "no random horizontal flips")
     p.add_argument("--display_winsize", type=SIDE, default=256)
-    p.add_argument("--epoch", default="latest", help="which checkpoint to load: latest, an epoch number, iter_N")
+    add_run_flags(p, "epoch", epoch=_TRAIN_RUN["epoch"])
     p.add_argument("--load_iter", type=ints(0, BIG), default=0, help="if > 0, load checkpoint iter_<load_iter>")
     _bool_flag(p, "--verbose", "print network details")
     p.add_argument("--suffix", default="", help="run-name suffix, formatted with the options: {model}_{netG}")
-    p.add_argument("--mixed_precision", default="no", choices=PRECISIONS)
-    _bool_flag(p, "--channels_last", "channels-last memory format (faster convs with bf16/fp16)")
-    _bool_flag(p, "--compile", "torch.compile the networks")
+    add_run_flags(p, "mixed_precision", "channels_last", "compile", mixed_precision=_TRAIN_RUN["mixed_precision"],
+                  channels_last=_TRAIN_RUN["channels_last"], compile=_TRAIN_RUN["compile"])
     p.add_argument("--seed", type=SEED, default=0)
     # Networks beyond the classic ones.
     p.add_argument("--vit_patch_size", type=ints(1, 256), default=16)
@@ -181,22 +191,9 @@ def add_metrics_flags(p: argparse.ArgumentParser, is_train: bool) -> None:
 
 
 def model_defaults(model: str, is_train: bool) -> dict:
-    """Per-model defaults, as the classic models set them."""
-    if model == "pix2pix":
-        d = {"norm": "batch", "netG": "unet_256", "dataset_mode": "aligned"}
-        if is_train:
-            d.update(pool_size=0, gan_mode="vanilla", lambda_L1=100.0)
-        return d
-    if model == "cycle_gan":
-        return {"no_dropout": True}
-    if model == "csgan":
-        d = {"no_dropout": True, "dataset_mode": "aligned"}
-        if is_train:
-            d.update(lambda_cs=10.0)
-        return d
-    if model == "test":
-        return {"dataset_mode": "single"}
-    return {}
+    """Per-model defaults, as the classic models set them (the model table's defaults)."""
+    spec = MODELS.get(model)
+    return spec.flag_defaults(is_train) if spec is not None else {}
 
 
 def build_parser(is_train: bool, model: str | None = None) -> argparse.ArgumentParser:

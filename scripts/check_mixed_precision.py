@@ -16,7 +16,6 @@ Not part of the test suite: it trains for minutes (tens of minutes on a CPU).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -29,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from options import parse_test_options  # noqa: E402
+from options.commands import check_mixed_precision_parser  # noqa: E402
+from translate import devices  # noqa: E402
 from translate._checkout import import_from_checkout  # noqa: E402
 from translate.inference.loading import load_generators  # noqa: E402
 from translate.visualize.loss_log import read_jsonl  # noqa: E402
@@ -91,22 +92,7 @@ def val_l1(args, run_dir: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--dataroot", default=str(ROOT.parent / "shared" / "datasets" / "facades"))
-    p.add_argument("--workdir", type=Path, default=ROOT / "checkpoints" / "mixed_precision_check")
-    p.add_argument("--iters", type=int, default=300)
-    p.add_argument("--precisions", nargs="+", default=["no", "bf16"], choices=["no", "bf16", "fp16"])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
-    p.add_argument("--no_channels_last", dest="channels_last", action="store_false",
-                   help="contiguous NCHW for every precision (default: channels_last for every precision)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num_threads", type=int, default=0, help="data-loading workers")
-    p.add_argument("--phase", default="val", help="split to evaluate on")
-    p.add_argument("--tolerance", type=float, default=0.05)
-    p.add_argument("--keep", action="store_true", help="reuse finished runs in --workdir instead of retraining")
-    p.add_argument("--resume", action="store_true",
-                   help="continue interrupted runs in --workdir from their last checkpoint (and reuse finished ones)")
-    p.add_argument("--out", type=Path, default=ROOT / "bench-results" / "mixed_precision.json")
+    p = check_mixed_precision_parser(__doc__.split("\n")[0], root=ROOT, default_device=devices.default_device())
     args = p.parse_args(argv)
     if "no" not in args.precisions:
         args.precisions.insert(0, "no")

@@ -16,7 +16,6 @@ Idempotent: when every file is already in place it returns at once.
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import importlib.util
@@ -124,10 +123,9 @@ def extract(tarball: Path, files: dict[str, str], static: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--static-dir", type=Path, help="visdom's static folder (default: the installed visdom's)")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / "build" / "npm")
-    parser.add_argument("--force", action="store_true", help="copy every file again")
+    sys.path.insert(0, str(ROOT))   # options/ is imported from the checkout
+    from options.commands import fetch_visdom_assets_parser
+    parser = fetch_visdom_assets_parser(__doc__.split("\n\n")[0], root=ROOT)
     args = parser.parse_args(argv)
 
     package_dir = None if args.static_dir else visdom_dir()

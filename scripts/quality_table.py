@@ -13,7 +13,6 @@ sizes, --gpu_ids), --train flags to train.py only, --test flags to test.py only.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import subprocess
@@ -26,21 +25,11 @@ HEADER = ("| model | command | minutes | iterations | translation | FID | KID x 
           "|---|---|---|---|---|---|---|---|---|---|\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, choices=("pix2pix", "cycle_gan", "csgan"))
-    p.add_argument("--dataroot", required=True)
-    p.add_argument("--iters", type=int, required=True, help="training budget in iterations (--max_iters)")
-    p.add_argument("--name", default=None, help="run name (default: quality_<model>_<iters>)")
-    p.add_argument("--label", default=None, help="first column (default: --model)")
-    p.add_argument("--common", default="", help="flags for both train.py and test.py")
-    p.add_argument("--train", default="", help="flags for train.py only")
-    p.add_argument("--test", default="", help="flags for test.py only")
-    p.add_argument("--checkpoints_dir", default="./checkpoints")
-    p.add_argument("--results_dir", default="./results")
-    p.add_argument("--out", default=None, help="markdown file to append the rows to")
-    return p
+def build_parser():
+    sys.path.insert(0, str(ROOT))   # options/ and translate/ from the checkout
+    from options.commands import quality_table_parser
+    from translate.models import TRAINABLE
+    return quality_table_parser(__doc__.split("\n\n")[0], models=TRAINABLE)
 
 
 def _run(cmd: list[str]) -> None:

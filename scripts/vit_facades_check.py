@@ -37,7 +37,7 @@ def main() -> None:
     iters = int(sys.argv[2]) if len(sys.argv) > 2 else 300
     cfg = parse_train_options([
         "--dataroot", root, "--direction", "BtoA", "--model", "pix2pix", "--netG", "vit_siren",
-        "--netD", "vit", "--norm", "instance", "--load_size", "143", "--crop_size", "128",
+        "--netD", "vit", "--load_size", "143", "--crop_size", "128",   # no --norm: neither vit net has one
         "--vit_patch_size", "16", "--vit_dim", "192", "--vit_depth", "4", "--vit_heads", "6",
         "--gpu_ids", "-1", "--num_threads", "1", "--display_id", "0", "--seed", "0",
         "--name", "vit_facades_check", "--checkpoints_dir", "/tmp/vit_facades_check", *sys.argv[3:]])

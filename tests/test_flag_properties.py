@@ -58,8 +58,17 @@ VALID = {"--lr_D": "0.0002", "--max_iters": "1", "--max_megapixels": "10", "--si
          "--load_size": "32", "--crop_size": "32"}
 
 
+def _train_base(argv):
+    """TRAIN_BASE, less --ngf / --ndf in the vit context: the vit networks take neither, and a
+    network flag that no network takes is an error."""
+    if "vit_siren" not in argv:
+        return TRAIN_BASE
+    widths = ("--ngf", "--ndf")
+    return [a for i, a in enumerate(TRAIN_BASE) if a not in widths and not (i and TRAIN_BASE[i - 1] in widths)]
+
+
 def _start_train(argv):
-    parse_train_options(TRAIN_BASE + argv)
+    parse_train_options(_train_base(argv) + argv)
 
 
 def _start_test(argv):
@@ -211,7 +220,8 @@ def _fresh(root, kind):
 def test_accepted_training_values_complete_an_iteration(trained, data):
     flag, value = data.draw(st.sampled_from(_accepted("train.py")))
     ck = _fresh(trained, "train")
-    assert train_entry.main(TRAIN_BASE + _context_argv(flag) + [flag, value, "--checkpoints_dir", str(ck)]) == 0
+    argv = _context_argv(flag) + [flag, value, "--checkpoints_dir", str(ck)]
+    assert train_entry.main(_train_base(argv) + argv) == 0
     assert (ck / "run" / "ckpt_latest").is_dir(), f"{flag} {value}: no checkpoint after one iteration"
     assert (ck / "run" / "loss_log.jsonl").exists(), f"{flag} {value}: no iteration was logged"
     log = [json.loads(line) for line in (ck / "run" / "loss_log.jsonl").read_text().splitlines()]

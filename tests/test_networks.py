@@ -5,8 +5,17 @@ import torch
 from translate.nets.discriminators import DISCRIMINATORS, build_discriminator
 from translate.nets.generators import GENERATORS, build_generator, size_multiple
 from translate.nets.layers import init_weights
+from options.config import NetworkConfig
+from translate.networks import network_arguments
 
-SMALL = dict(base_channels=4, patch_size=8, dim=16, depth=1, heads=2, image_size=64)
+# Tiny networks; each gets only the arguments it takes (from the builder).
+SMALL = NetworkConfig(ngf=4, ndf=4, vit_patch_size=8, vit_dim=16, vit_depth=1, vit_heads=2, crop_size=64)
+
+
+def _small(kind, name, **overrides):
+    net = NetworkConfig(**{**SMALL.__dict__, **overrides})
+    channels = {"in_channels": 3, "out_channels": 1} if kind == "generator" else {"in_channels": 6}
+    return network_arguments(kind, name, net, **channels)
 
 
 def _count(net):
@@ -21,7 +30,7 @@ def _side(name):
 @pytest.mark.parametrize("norm", ["instance", "batch"])
 def test_generator_shape_finite_and_gradients(name, norm):
     torch.manual_seed(0)
-    net = init_weights(build_generator(name, in_channels=3, out_channels=1, norm=norm, **SMALL))
+    net = init_weights(build_generator(name, **_small("generator", name, norm=norm)))
     side = _side(name)
     assert side % size_multiple(net) == 0
     x = torch.randn(2, 3, side, side)
@@ -36,7 +45,7 @@ def test_generator_shape_finite_and_gradients(name, norm):
 @pytest.mark.parametrize("name", sorted(DISCRIMINATORS))
 def test_discriminator_shape_finite_and_gradients(name):
     torch.manual_seed(0)
-    net = init_weights(build_discriminator(name, in_channels=6, norm="instance", n_layers=3, **SMALL))
+    net = init_weights(build_discriminator(name, **_small("discriminator", name, norm="instance", n_layers_D=3)))
     out = net(torch.randn(2, 6, 64, 64))
     outs = [out] if isinstance(out, torch.Tensor) else list(out)
     for o in outs:

@@ -6,9 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from translate.training.regularizers import (EMA, DiffAugment, adaptive_gan_weight, apply_diffaugment, bcr_loss, cutmix,
-                                    cutmix_consistency_loss, cutmix_decoder_loss, cutmix_mask, cutmix_probability,
-                                    diff_augment, last_layer_weight, r1_penalty, sample_diffaugment_params)
+from translate.training.augment import (DiffAugment, apply_diffaugment, cutmix, cutmix_mask, cutmix_probability,
+                                       diff_augment, sample_diffaugment_params)
+from translate.training.ema import EMA
+from translate.training.losses import (adaptive_gan_weight, bcr_loss, cutmix_consistency_loss, cutmix_decoder_loss,
+                                      last_layer_weight, r1_penalty)
 
 ALL = ("color", "translation", "cutout")
 

@@ -12,7 +12,8 @@ from PIL import Image
 from options.config import DisplayConfig
 from translate.visualize import TrainingDisplay, format_duration
 from translate.visualize.html import TrainingPage, write_results_page
-from translate.visualize.images import atomic_write_text, labelled_grid, save_image, tensor_to_image
+from translate.files import write_text as atomic_write_text
+from translate.visualize.images import labelled_grid, save_image, tensor_to_image
 from translate.visualize.loss_log import LossLog, read_jsonl
 from translate.visualize.svgplot import loss_plot_svg, nice_ticks
 

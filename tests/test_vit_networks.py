@@ -209,21 +209,14 @@ def test_unet_discriminator_shapes_and_grads():
 
 
 def test_multiscale_judges_pooled_copies():
+    disc = MultiscaleDiscriminator(in_channels=3, num_D=3, base_channels=4, n_layers=1, norm="none")
     seen = []
-
-    class Probe(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 1, 1)
-
-        def forward(self, x):
-            seen.append(x)
-            return self.conv(x)
-
-    disc = MultiscaleDiscriminator(in_channels=3, num_D=3, make_single=Probe)
+    for single in disc.discriminators:
+        single.register_forward_pre_hook(lambda _module, args: seen.append(args[0]))
     x = torch.randn(1, 3, 32, 32)
     outs = disc(x)
-    assert [o.shape[-1] for o in outs] == [32, 16, 8]
+    assert [s.shape[-1] for s in seen] == [32, 16, 8] and len(outs) == 3
+    assert torch.equal(seen[0], x)
     assert torch.allclose(seen[1], F.avg_pool2d(x, 3, 2, 1, count_include_pad=False))
 
 

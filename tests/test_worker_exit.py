@@ -17,17 +17,28 @@ print(next(iterator).tolist())   # left suspended: the workers are alive when th
 """
 
 
-# Accelerate re-creates the loader as its own DataLoader class, keeping our worker_init_fn.
-UNDER_ACCELERATE = SCRIPT.replace("iterator = iter(loader)", """
+def test_exit_with_live_workers_does_not_hang():
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0, 1]"
+
+
+REBUILT = f"""
+import sys; sys.path.insert(0, {str(ROOT)!r})
 import torch
 from accelerate.data_loader import prepare_data_loader
-loader = prepare_data_loader(loader, device=torch.device("cpu"), num_processes=1, process_index=0)
-iterator = iter(loader)""")
+from datasets.loader import CheckedDataLoader
+loader = CheckedDataLoader(list(range(100)), batch_size=2, num_workers=2, persistent_workers=True)
+rebuilt = prepare_data_loader(loader, device=torch.device("cpu"), num_processes=1, process_index=0)
+iterator = iter(rebuilt)
+print(next(iterator).tolist())   # Accelerate's own iterator: never registered with us
+"""
 
 
-@pytest.mark.parametrize("script", [pytest.param(SCRIPT, id="ours"),
-                                    pytest.param(UNDER_ACCELERATE, id="under_accelerate", marks=pytest.mark.slow)])
-def test_exit_with_live_workers_does_not_hang(script):
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+@pytest.mark.slow
+def test_exit_with_live_workers_of_a_rebuilt_loader_does_not_hang():
+    # Accelerate rebuilds the loader (our worker_init_fn, its own __iter__); this hung CI's pytest
+    # for an hour after the last test passed.
+    done = subprocess.run([sys.executable, "-c", REBUILT], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0, 1]"

@@ -12,128 +12,25 @@ from translate import stop_signals
 if __name__ == "__main__":
     stop_signals.exit_during_imports()
 
-import copy
-import dataclasses
 import signal
 import sys
-import time
 from pathlib import Path
 
-import torch
 from PIL import Image
 
+from translate import devices
 from translate._checkout import import_from_checkout
 from translate.checkpoint import CheckpointError
-from translate.inference.export import load_run_generator
+from translate.inference.loading import load_run_generator
 from translate.files import check_writable_folder
-from translate.inference.tiling import Runner, translate_padded
+from translate.inference.tiling import Runner
 from translate.inference.folder import (PREPROCESS, SAVE_FORMATS, FolderError, FolderOptions, Summary,
-                                        encode, image_io, plan_jobs, translate_folder)
+                                        translate_folder)
+from translate.inference.folder_benchmark import benchmark
 
 import_from_checkout("options")
-from options.ranges import SIDE, WORKERS, FlagParser, floats, ints, quiet_parser  # noqa: E402
-
-
-def build_parser() -> FlagParser:
-    p = quiet_parser(prog="python -m translate", description="Translate a folder tree of "
-                     "images with a trained run (its saved config rebuilds the networks).")
-    p.add_argument("input_dir", metavar="DIR", help="folder of images (searched recursively)")
-    p.add_argument("--name", required=True, help="run name: checkpoints_dir/name")
-    p.add_argument("--output", required=True, help="output folder; mirrors DIR's tree")
-    p.add_argument("--checkpoints_dir", default="./checkpoints")
-    p.add_argument("--epoch", default="latest", help="which checkpoint: latest, an epoch number, iter_N")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="default: the direction the run was trained in; the other one uses gen_ba")
-    p.add_argument("--save_format", choices=SAVE_FORMATS, default="same",
-                   help="same keeps each input's suffix (jpg, png, webp, bmp, tif); outputs are 8-bit")
-    p.add_argument("--quality", type=ints(1, 100), default=95, help="JPEG / WebP quality")
-    p.add_argument("--batch_size", type=ints(1, 4096), default=1, help="images of the same size per forward pass")
-    p.add_argument("--num_workers", type=WORKERS, default=2, help="decoding processes (0: in the main process)")
-    p.add_argument("--num_writers", type=ints(1, 256), default=2, help="encoding / writing threads")
-    p.add_argument("--mixed_precision", choices=("no", "bf16", "fp16"), default="no")
-    p.add_argument("--channels_last", action="store_true", help="channels-last memory format")
-    p.add_argument("--compile", action="store_true", help="torch.compile the generator")
-    p.add_argument("--tile", type=ints(0, 65536), default=0, help="translate in tiles of this size (0: whole images)")
-    p.add_argument("--tile_overlap", type=ints(0, 32768), default=64, help="pixels shared by neighbouring tiles")
-    p.add_argument("--preprocess", choices=PREPROCESS, default="none",
-                   help="none: each image at its own size; resize: load_size square; scale_width")
-    p.add_argument("--load_size", type=SIDE, default=256, help="size for --preprocess resize / scale_width")
-    p.add_argument("--skip_existing", action="store_true", help="skip inputs whose output exists (resume)")
-    p.add_argument("--html", action="store_true", help="write OUTDIR/index.html of before/after pairs")
-    p.add_argument("--gpu_ids", default="0", help="GPU to use (the first id); -1 for the CPU")
-    p.add_argument("--max_megapixels", type=floats(0, 1e6, low_open=True), default=None,
-                   help="accept images up to this size (PIL refuses ~89 MP as decompression bombs)")
-    p.add_argument("--no_progress", action="store_true", help="no progress bar")
-    p.add_argument("--benchmark", action="store_true",
-                   help="time a naive loop and the pipeline on DIR (outputs in OUTDIR/naive, OUTDIR/fast)")
-    return p
-
-
-def _device(gpu_ids: str) -> str:
-    try:
-        ids = [int(t) for t in str(gpu_ids).split(",") if t.strip()]
-    except ValueError:
-        raise FolderError(f"--gpu_ids {gpu_ids!r}: give a GPU number such as 0, or -1 for the CPU") from None
-    if ids and ids[0] >= 0 and torch.cuda.is_available():
-        return f"cuda:{ids[0]}"
-    return "cpu"
-
-
-def _warn_slow_precision(device: str, precision: str) -> None:
-    """bf16/fp16 autocast on a CPU without those instructions is emulated: often 5-10x slower."""
-    if device != "cpu" or precision == "no":
-        return
-    check = getattr(torch.ops.mkldnn, f"_is_mkldnn_{precision}_supported", None)
-    if check is not None and not check():
-        print(f"note: this CPU has no native {precision} support (AVX512-BF16/AMX); "
-              f"--mixed_precision {precision} is likely slower than --mixed_precision no", file=sys.stderr)
-
-
-def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int, *,
-              device: str = "cpu", **runner_options) -> dict:
-    """Images/s of a naive loop and of ``translate_folder`` with ``opts``, on the same files.
-
-    ``runner_options`` are tiling.Runner's (mixed_precision, channels_last, compile, tile, ...).
-
-    Naive: one image at a time, decoded, translated in fp32 and saved in line.
-    Both get an untimed warm-up pass (one-time kernel set-up, torch.compile).
-    Outputs go to OUTDIR/naive and OUTDIR/fast.
-    """
-    jobs, _ = plan_jobs(opts)
-    if not jobs:
-        raise FolderError(f"no images below {opts.input_dir} to benchmark")
-    out = Path(opts.output_dir)
-    naive_net = copy.deepcopy(generator).eval().to(device)
-    probe = Runner(naive_net, device=device)
-    multiple, min_side = probe.multiple, probe.min_side
-
-    def naive_one(job) -> None:
-        x = image_io.to_tensor(image_io.load_image(str(job.source)), in_channels).mul(2).sub(1)
-        with torch.inference_mode():
-            y = translate_padded(naive_net, x[None].to(device), multiple, min_side)
-        encode(y[0].cpu(), out / "naive" / job.target.relative_to(out), opts.quality)
-
-    def naive_rate() -> float:
-        start = time.perf_counter()
-        for job in jobs:
-            naive_one(job)
-        return len(jobs) / (time.perf_counter() - start)
-
-    naive_one(jobs[0])
-    before = naive_rate()
-    fast_opts = dataclasses.replace(opts, output_dir=str(out / "fast"), skip_existing=False, html=False)
-    runner = Runner(generator, device=device, **runner_options)
-    first = image_io.to_tensor(image_io.load_image(str(jobs[0].source)), in_channels).mul(2).sub(1)
-    runner(first[None].expand(opts.batch_size, -1, -1, -1))
-    summary = translate_folder(runner, fast_opts, in_channels)
-    fast = summary.translated / summary.seconds
-    # The naive loop runs before and after the pipeline, so that a shared machine's
-    # load drifting during the run shows as a spread instead of skewing the ratio.
-    after = naive_rate()
-    naive = 2 / (1 / before + 1 / after)  # per-image times averaged
-    return {"images": len(jobs), "naive_images_per_s": naive, "naive_runs": (before, after),
-            "fast_images_per_s": fast, "speedup": fast / naive, "failed": len(summary.failed),
-            "torch_threads": torch.get_num_threads(), "device": device}
+from options.commands import translate_parser  # noqa: E402
+from options.ranges import FlagParser  # noqa: E402
 
 
 def format_summary(summary: Summary, opts: FolderOptions) -> str:
@@ -151,6 +48,10 @@ def format_summary(summary: Summary, opts: FolderOptions) -> str:
         lines.append(f"stopped by {signal.Signals(summary.interrupted).name}: {summary.left} image(s) not "
                      f"translated yet. Run the same command with --skip_existing to translate the rest.")
     return "\n".join(lines)
+
+
+def build_parser() -> FlagParser:
+    return translate_parser(SAVE_FORMATS, PREPROCESS)
 
 
 def parse_args(argv: list[str] | None = None):
@@ -174,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             quality=args.quality, batch_size=args.batch_size, num_workers=args.num_workers,
             num_writers=args.num_writers, preprocess=args.preprocess, load_size=args.load_size,
             skip_existing=args.skip_existing, html=args.html, progress=not args.no_progress)
-        compute = dict(device=_device(args.gpu_ids), mixed_precision=args.mixed_precision,
+        compute = dict(device=devices.pick_device(args.gpu_ids), mixed_precision=args.mixed_precision,
                        channels_last=args.channels_last, compile=args.compile, tile=args.tile,
                        tile_overlap=args.tile_overlap)
         print(f"translating with {run.description}", file=sys.stderr)
-        _warn_slow_precision(compute["device"], args.mixed_precision)
+        devices.warn_if_emulated(compute["device"], args.mixed_precision)
         if args.benchmark:
             result = benchmark(run.module, opts, run.in_channels, **compute)
             runs = " and ".join(f"{r:.3f}" for r in result["naive_runs"])

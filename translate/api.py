@@ -7,8 +7,8 @@
     zebra = g(Image.open("horse.jpg"))                  # PIL in, PIL out, the input's size
     batch = g(torch.rand(4, 3, 100, 150) * 2 - 1)       # N x C x H x W in [-1, 1] in and out
 
-It is the code ``python -m translate`` runs: the run loading of export.py /
-inference.py (our checkpoints or classic files with their train_opt.txt),
+It is the code ``python -m translate`` runs: the run loading of
+translate/inference/loading.py (our checkpoints or classic files with their train_opt.txt),
 tiling.Runner (padding to the generator's multiple, tiles, device, autocast,
 eval mode) and translate_folder's conversion to 8 bits, so ``g(PIL image)``
 gives the pixels the folder tool writes for that image.
@@ -21,48 +21,17 @@ and size (tensors: the input's dtype and device).
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from translate.checkpoint import CheckpointError, load_classic_state_dict
-from translate.inference.export import RunGenerator, load_run_generator
-from translate.pretrained import CLASSIC_CANDIDATES, fit_classic_generator
+from translate import devices
+from translate.checkpoint import CheckpointError
+from translate.inference.loading import RunGenerator, load_source
 from translate.inference.tiling import Runner
 from translate.inference.folder import image_io, to_uint8_array
-
-CLASSIC_FILE = re.compile(r"(?P<label>.+)_net_G\.pth")
-
-
-def _default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _load(source: str | Path, checkpoints_dir: str, epoch: str, direction: str | None,
-          ema: bool) -> RunGenerator:
-    path = Path(source)
-    if path.is_file():
-        if path.suffix != ".pth":
-            raise ValueError(f"{path} is neither a run folder nor a classic .pth generator file")
-        named = CLASSIC_FILE.fullmatch(path.name)
-        if named and (path.parent / "train_opt.txt").exists():   # a classic run folder's file
-            return load_run_generator(str(path.parent.parent), path.parent.name, named["label"], direction, ema=ema)
-        if direction not in (None, "AtoB"):
-            raise ValueError(f"{path} is one generator: it translates one way only; leave direction out")
-        # A bare classic file: which classic generator it is shows in its tensors.
-        module, net, _ = fit_classic_generator(load_classic_state_dict(path), CLASSIC_CANDIDATES, str(path))
-        return RunGenerator(module, net.input_nc, net.output_nc, 256, "AtoB",
-                            f"classic {net.netG} ({net.norm} norm) from {path}")
-    if path.is_dir():
-        return load_run_generator(str(path.parent), path.name, epoch, direction, ema=ema)
-    if (Path(checkpoints_dir) / str(source)).is_dir():
-        return load_run_generator(checkpoints_dir, str(source), epoch, direction, ema=ema)
-    raise FileNotFoundError(f"no run folder, .pth file or run name {str(source)!r} (also looked in "
-                            f"{checkpoints_dir}); `python -m translate.pretrained NAME` fetches a "
-                            f"published one as NAME_pretrained")
 
 
 class Translator:
@@ -151,10 +120,10 @@ def load_translator(source: str | Path, *, epoch: str = "latest", direction: str
     first GPU if there is one; ``mixed_precision`` is no, bf16 or fp16;
     ``tile``/``tile_overlap`` translate large images in blended tiles.
     """
-    device = torch.device(device or _default_device())
+    device = torch.device(device or devices.default_device())
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r}, but PyTorch sees no CUDA GPU here; use device='cpu'")
-    run = _load(source, checkpoints_dir, epoch, direction, ema)
+    run = load_source(source, checkpoints_dir=checkpoints_dir, epoch=epoch, direction=direction, ema=ema)
     runner = Runner(run.module, device=device, mixed_precision=mixed_precision,
                     channels_last=channels_last, compile=compile, tile=tile, tile_overlap=tile_overlap)
     return Translator(run, runner)

@@ -3,7 +3,9 @@
 Layout of a run folder (checkpoints_dir/name):
 
     ckpt_<label>/weights.safetensors   every network (``gen_ab.model.0.weight`` ...),
-                                       the config JSON in the safetensors metadata
+                                       the config JSON in the safetensors metadata, and
+                                       per network its table name and arguments
+                                       ("networks": {"gen_ab": {"kind", "name", "args"}})
     ckpt_<label>/state.pt              optimizers, schedulers, pools, RNG, counters
                                        (tensors and plain containers only: weights_only)
     ckpt_<label>/checksums.json        size and SHA-256 of each file above, and the
@@ -26,6 +28,7 @@ import shutil
 import sys
 import zipfile
 from pathlib import Path
+from types import MappingProxyType
 from typing import Callable
 
 import torch
@@ -33,17 +36,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from translate import files
+from translate.models import MODELS
 
-# Our network names <-> the classic ones, per model.  Classic D_A judges G_A's
-# output, i.e. domain B, hence disc_b.
-CLASSIC_NAMES = {
-    "pix2pix": {"gen_ab": "G", "disc_b": "D"},
-    "cycle_gan": {"gen_ab": "G_A", "gen_ba": "G_B", "disc_b": "D_A", "disc_a": "D_B"},
-    "csgan": {"gen_ab": "G_A", "gen_ba": "G_B", "disc_b": "D_A", "disc_a": "D_B"},
-}
+# Our network names <-> the classic ones (<label>_net_<classic>.pth), per model: the model
+# table's classic_names.  Classic D_A judges G_A's output, i.e. domain B, hence disc_b.
+CLASSIC_NAMES = MappingProxyType({name: spec.classic_names for name, spec in MODELS.items()})
 
 
 WEIGHTS, STATE, MANIFEST = "weights.safetensors", "state.pt", "checksums.json"
+NETWORKS_KEY = "networks"   # safetensors metadata: the network records, beside "config"
 PROGRESS_KEYS = ("epoch", "epoch_iter", "total_iters", "steps")
 
 
@@ -87,6 +88,9 @@ def save_checkpoint(run_dir: str | Path, label: str, nets: dict[str, nn.Module],
     _remove_leftovers(run_dir, label)
     with files.staged_directory(final) as staging:
         metadata = {"config": json.dumps(config, default=str), "format": "translate-1"}
+        records = _network_records(nets)
+        if records:   # per network: its table name and constructor arguments (translate/networks.py)
+            metadata[NETWORKS_KEY] = json.dumps(records)
         # Through write_with for open()'s umask-given mode: safetensors alone makes 0600.
         files.write_with(staging / WEIGHTS, lambda p: save_file(tensors, p, metadata=metadata))
         if state is not None:
@@ -97,6 +101,26 @@ def save_checkpoint(run_dir: str | Path, label: str, nets: dict[str, nn.Module],
             sd = _plain_state_dict(nets[net_name])
             files.write_with(run_dir / f"{label}_net_{classic}.pth", lambda p, sd=sd: torch.save(sd, p))
     return final
+
+
+def _network_records(nets: dict[str, nn.Module]) -> dict[str, dict]:
+    from translate.networks import network_record
+    records = {name: network_record(net) for name, net in nets.items()}
+    return {name: r for name, r in records.items() if r is not None}
+
+
+def load_network_records(path: str | Path) -> dict[str, dict] | None:
+    """{net name: {"kind", "name", "args"}} of a checkpoint folder; None for checkpoints
+    written before they recorded their networks (those rebuild from their config)."""
+    weights = Path(path) / WEIGHTS
+    verify_checkpoint(path, (WEIGHTS,))
+    try:
+        from safetensors import safe_open
+        with safe_open(str(weights), framework="pt") as f:
+            text = (f.metadata() or {}).get(NETWORKS_KEY)
+        return json.loads(text) if text else None
+    except Exception as exc:
+        raise DamagedCheckpointError(weights, f"its network records do not load ({type(exc).__name__}: {exc})") from None
 
 
 def _write_manifest(folder: Path, state: dict | None) -> None:
@@ -377,7 +401,3 @@ def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> No
             f"unexpected {unexpected[:3]}, wrong shape {wrong_shape[:3]}. Check --netG/--netD/--norm/"
             f"--ngf/--no_dropout/--input_nc/--output_nc against the ones used for training.")
     net.load_state_dict(state)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    files.write_text(path, text)

@@ -1,4 +1,4 @@
-"""Crash-safe writes that follow the umask, and checks that output places can be written.
+"""Crash-safe writes that follow the umask, image encoding, and checks that output places can be written.
 
 Every file we write goes to a temporary name in its destination folder, is
 flushed to disk (fsync) and then renamed over the destination, so a reader or a
@@ -11,16 +11,29 @@ applies the umask when the temporary name is created; we read the resulting
 mode back from it instead of calling ``os.umask``, which would briefly change
 the umask of every thread in the process (the folder translation writes from
 several threads).
+
+Images are encoded in one place (``encode_image``; ``write_image`` writes one
+atomically): the folder translation's outputs and the training / results pages'
+pictures are the same bytes for the same pixels.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import secrets
 import shutil
 from pathlib import Path
 from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+
+# Image suffix -> PIL format.
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                 ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}
+LOSSY = ("JPEG", "WEBP")   # the formats --quality applies to
 
 
 class OutputError(ValueError):
@@ -100,6 +113,31 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Atomically write ``text`` as UTF-8."""
     return write_bytes(path, text.encode("utf-8"))
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The PIL format of ``path``'s suffix; ValueError for a suffix we do not write."""
+    fmt = IMAGE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"unsupported image suffix {Path(path).suffix!r} (use one of {sorted(IMAGE_FORMATS)})")
+    return fmt
+
+
+def encode_image(pixels: np.ndarray, fmt: str, quality: int | None = None) -> bytes:
+    """H x W (gray) or H x W x 3 uint8 -> the bytes of a ``fmt`` file (PNG, JPEG, ...).
+
+    ``quality`` applies to JPEG / WebP; None keeps PIL's default (JPEG 75, WebP 80).
+    The whole file is encoded in memory, so it is written only once complete.
+    """
+    options = {"quality": quality} if quality is not None and fmt in LOSSY else {}
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def write_image(path: str | os.PathLike, pixels: np.ndarray, quality: int | None = None) -> Path:
+    """Encode ``pixels`` in the format of ``path``'s suffix and write it atomically."""
+    return write_bytes(path, encode_image(pixels, image_format(path), quality))
 
 
 def make_staging_folder(final: Path) -> Path:

@@ -15,7 +15,7 @@ A model is a set of networks and the loss terms that tie them together:
 - rows: what test.py shows per image, in order.
 
 ``--model test`` is test.py's single-generator model: one ``G`` file, no discriminators.
-Adding a model means adding one entry here (and its terms to the objective's term table).
+Adding a model means adding one entry here (and any new loss term to TERMS in training/terms.py).
 """
 from __future__ import annotations
 
@@ -64,7 +64,9 @@ _CYCLE_TERMS = ("gan_ab", "gan_ba", "cycle_a", "cycle_b", "idt_a", "idt_b")
 _CYCLE_ROWS = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
 _CYCLE_NAMES = MappingProxyType({"gen_ab": "G_A", "gen_ba": "G_B", "disc_b": "D_A", "disc_a": "D_B"})
 _TWO_GENERATORS = MappingProxyType({"gen_ab": ("a", "b"), "gen_ba": ("b", "a")})
-_TWO_JUDGES = MappingProxyType({"disc_a": "a", "disc_b": "b"})
+# The order of generators, then discriminators, is the order the networks are built (their random
+# initialization) and their parameters enter the optimizers (saved optimizer state): keep it.
+_TWO_JUDGES = MappingProxyType({"disc_b": "b", "disc_a": "a"})
 
 MODELS: Mapping[str, ModelSpec] = MappingProxyType({
     "cycle_gan": ModelSpec(

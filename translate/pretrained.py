@@ -20,7 +20,6 @@ or TRANSLATE_PRETRAINED_URL points at a mirror with the same paths.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import itertools
 import os
@@ -33,6 +32,7 @@ import torch
 from torch import nn
 
 from translate import checkpoint as ckpt
+from translate import files
 from translate._checkout import import_from_checkout
 
 import_from_checkout("options")
@@ -151,7 +151,7 @@ def write_train_opt(folder: Path, name: str, kind: str, net: NetworkConfig) -> N
               "direction": PIX2PIX.get(name, "AtoB") if kind == "pix2pix" else "AtoB",
               "pretrained_from": f"{kind} {name}"}
     text = format_options({k: {"value": v, "default": v} for k, v in values.items()})
-    ckpt.atomic_write_text(folder / "train_opt.txt", text)
+    files.write_text(folder / "train_opt.txt", text)
 
 
 def _looks_like_html(path: Path) -> bool:
@@ -222,16 +222,14 @@ def fetch_pretrained(name: str, *, kind: str | None = None, checkpoints_dir: str
     return final
 
 
+def build_parser():
+    from options.commands import pretrained_parser
+    return pretrained_parser(__doc__.split("\n\n")[0], kinds=KINDS, env_base_url=ENV_BASE_URL,
+                             default_base_url=DEFAULT_BASE_URL)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m translate.pretrained", description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", nargs="?", help="published model name, e.g. horse2zebra (see --list)")
-    parser.add_argument("--list", action="store_true", help="list the published names and exit")
-    parser.add_argument("--kind", choices=sorted(KINDS), default=None,
-                        help="for names published by both (sat2map, map2sat, facades_label2photo); "
-                             "default pix2pix for those")
-    parser.add_argument("--checkpoints_dir", default="./checkpoints")
-    parser.add_argument("--base_url", default=None,
-                        help=f"server to fetch from (default: ${ENV_BASE_URL} or {DEFAULT_BASE_URL})")
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
         print(listing())

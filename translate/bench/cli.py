@@ -17,7 +17,6 @@ standard set, each configuration in a fresh process, and writes a markdown table
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import json
@@ -32,9 +31,11 @@ from pathlib import Path
 import torch
 
 from options import OptionsError
-from options.ranges import BIG, CHANNELS, SEED, SIDE, floats, ints, quiet_parser
+from options.commands import bench_parser
+from translate import devices
 from translate.bench.measure import (AMP_DTYPES, Spec, build_runner, conv_compute_dtype, count_flops,
-                                     matmul_peak, measure)
+                                     default_norm, matmul_peak, measure)
+from translate.models import TRAINABLE
 
 MODES = ("train", "infer")
 # The standard set: (model, netG, netD) at 256x256, batch 1.
@@ -66,9 +67,7 @@ def _load_average() -> float | None:
 
 def native_bf16(device: torch.device) -> bool:
     """Whether bf16 convolutions get fast kernels here (oneDNN bf16 on the CPU; Ampere+ on CUDA)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return devices.native_precision(device, "bf16")
 
 
 def run_config(spec: Spec, *, iters: int, warmup: int, baseline: bool, rounds: int | None = None,
@@ -257,46 +256,10 @@ def run_standard(args) -> int:
 
 
 # ---- command line ----------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    parser = quiet_parser(prog="python -m translate.bench", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for mode in MODES:
-        p = sub.add_parser(mode, help=f"measure one {mode} configuration",
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        p.add_argument("--model", default="cycle_gan", choices=("cycle_gan", "pix2pix", "csgan"))
-        p.add_argument("--netG", default="resnet_9blocks")
-        p.add_argument("--netD", default="basic")
-        p.add_argument("--norm", default=None, help="default: the model's (pix2pix batch, else instance)")
-        p.add_argument("--ngf", type=CHANNELS, default=64)
-        p.add_argument("--ndf", type=CHANNELS, default=64)
-        p.add_argument("--crop_size", type=SIDE, default=256)
-        p.add_argument("--batch_size", type=ints(1, 4096), default=1)
-        p.add_argument("--mixed_precision", default="no", choices=tuple(AMP_DTYPES))
-        p.add_argument("--channels_last", action="store_true")
-        p.add_argument("--compile", action="store_true", help="torch.compile the networks")
-        p.add_argument("--iters", type=ints(1, BIG), default=5 if mode == "train" else 10, help="measured steps")
-        p.add_argument("--warmup", type=ints(0, BIG), default=2 if mode == "train" else 3, help="untimed steps first")
-        p.add_argument("--rounds", type=ints(1, BIG), default=None,
-                       help="alternating timed blocks with --baseline (default: one per step on the CPU, "
-                            "min(iters, 5) on a GPU)")
-        p.add_argument("--baseline", action="store_true", help="also time the classic way and report the speedup")
-        p.add_argument("--json", action="store_true", help="print one JSON object per configuration")
-        p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=("cpu", "cuda"))
-        p.add_argument("--seed", type=SEED, default=0)
-        p.add_argument("--threads", type=ints(1, 1024), default=None, help="CPU threads (torch.set_num_threads); default torch's")
-        p.add_argument("--peak_seconds", type=floats(0, 3600, low_open=True), default=3.0, help="time budget of the matmul peak measurement")
-    p = sub.add_parser("standard", help="the standard set, written as a markdown table",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", default="bench-results/standard.md")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=("cpu", "cuda"))
-    p.add_argument("--train_iters", type=ints(1, BIG), default=None, help="default: 2 on the CPU, 20 on a GPU")
-    p.add_argument("--train_warmup", type=ints(0, BIG), default=None, help="default: 1 on the CPU, 5 on a GPU")
-    p.add_argument("--infer_iters", type=ints(1, BIG), default=None, help="default: 3 on the CPU, 50 on a GPU")
-    p.add_argument("--infer_warmup", type=ints(0, BIG), default=None, help="default: 1 on the CPU, 5 on a GPU")
-    p.add_argument("--threads", type=ints(1, 1024), default=None, help="CPU threads for every configuration")
-    p.add_argument("--include_slow", action="store_true",
-                   help="run bf16 in full even where the device has no native bf16 (very slow)")
-    return parser
+def build_parser():
+    norms = ", ".join(f"{model} {default_norm(model)}" for model in TRAINABLE)
+    return bench_parser(__doc__.split("\n")[0], modes=MODES, models=sorted(TRAINABLE), precisions=AMP_DTYPES,
+                        default_device=devices.default_device(), norm_help=f"default: the model's ({norms})")
 
 
 def main(argv: list[str] | None = None) -> int:

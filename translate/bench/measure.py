@@ -18,13 +18,17 @@ import re
 import statistics
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from options import parse_train_options
+from translate import devices
 from translate.nets.layers import InstanceNorm2d
-from translate.networks import make_generator
+from translate.checkpoint import save_checkpoint
+from translate.inference.loading import load_generators
+from translate.networks import build_networks
 
 AMP_DTYPES = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -36,7 +40,7 @@ class Spec:
     model: str = "cycle_gan"
     netG: str = "resnet_9blocks"
     netD: str = "basic"
-    norm: str | None = None           # None: the model's default (pix2pix: batch, else instance)
+    norm: str | None = None           # None: the model's default (default_norm)
     ngf: int = 64
     ndf: int = 64
     crop_size: int = 256
@@ -48,6 +52,12 @@ class Spec:
     seed: int = 0
 
 
+def default_norm(model: str) -> str:
+    """The --norm that train.py gives ``model`` when none is set: the model table's default, else the flag's."""
+    from options.flags import build_parser
+    return build_parser(True, model).get_default("norm")
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -57,12 +67,14 @@ def train_argv(spec: Spec, *, classic: bool, checkpoints_dir: str) -> list[str]:
     """train.py flags for ``spec``; ``classic`` drops every speed option."""
     argv = ["--model", spec.model, "--netG", spec.netG, "--netD", spec.netD,
             "--crop_size", str(spec.crop_size), "--load_size", str(spec.crop_size),
-            "--batch_size", str(spec.batch_size), "--ngf", str(spec.ngf), "--ndf", str(spec.ndf),
-            "--num_threads", "0", "--display_id", "0", "--no_html", "--name", "bench",
+            "--batch_size", str(spec.batch_size), "--num_threads", "0", "--display_id", "0", "--no_html", "--name", "bench",
             "--checkpoints_dir", checkpoints_dir, "--seed", str(spec.seed),
             "--gpu_ids", "0" if spec.device == "cuda" else "-1"]
     if spec.norm:
         argv += ["--norm", spec.norm]
+    # Widths only where not the defaults: given, they are errors for networks without them (vit).
+    argv += ["--ngf", str(spec.ngf)] if spec.ngf != Spec.ngf else []
+    argv += ["--ndf", str(spec.ndf)] if spec.ndf != Spec.ndf else []
     if not classic:
         argv += ["--mixed_precision", spec.mixed_precision]
         argv += ["--channels_last"] if spec.channels_last else []
@@ -152,7 +164,8 @@ class InferRunner:
         cfg = parse_train_options(train_argv(spec, classic=classic, checkpoints_dir=checkpoints_dir))
         self.device = torch.device("cuda" if spec.device == "cuda" else "cpu")
         torch.manual_seed(spec.seed)
-        net = make_generator(cfg.net, cfg.net.input_nc, cfg.net.output_nc).to(self.device).eval()
+        net = _saved_and_loaded(cfg, Path(checkpoints_dir) / f"infer_{'classic' if classic else 'config'}")
+        net = net.to(self.device).eval()
         if classic:
             stock_layers(net)
         self.batch = make_batch(spec, cfg.net.input_nc, cfg.net.output_nc, pin=self.device.type == "cuda")["A"]
@@ -162,8 +175,7 @@ class InferRunner:
         self.net = net
         self.module = torch.compile(net) if spec.compile and not classic else net
         mp = "no" if classic else spec.mixed_precision
-        self.amp = (lambda: torch.autocast(self.device.type, dtype=AMP_DTYPES[mp])) if mp != "no" \
-            else contextlib.nullcontext
+        self.amp = lambda: devices.autocast(self.device, mp)
         self.out = None
 
     def _input(self) -> torch.Tensor:
@@ -191,6 +203,14 @@ class InferRunner:
 
     def first_generator(self):
         return self.net, self.amp(), self._input()
+
+
+def _saved_and_loaded(cfg, run_dir: Path) -> torch.nn.Module:
+    """gen_ab as inference gets it: freshly initialised, saved as a checkpoint and loaded back by
+    translate/inference/loading.py, the loader of test.py, ``python -m translate`` and export."""
+    nets = build_networks(cfg.run.model, cfg.net, with_discriminators=False)
+    save_checkpoint(run_dir, "latest", dict(nets.items()), cfg.to_dict())
+    return load_generators(run_dir, "latest", model=None, net=None).generators["gen_ab"]
 
 
 def build_runner(spec: Spec, *, classic: bool, checkpoints_dir: str):

@@ -18,11 +18,9 @@ size the generator cannot take is refused before tracing.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,73 +29,11 @@ from torch import nn
 from translate._checkout import import_from_checkout
 
 import_from_checkout("options")
-from options.config import NetworkConfig  # noqa: E402  (needs the checkout on sys.path)
-from options.ranges import SIDE, quiet_parser  # noqa: E402
-from translate.checkpoint import CheckpointError, find_checkpoint  # noqa: E402
+from options.commands import export_parser  # noqa: E402  (needs the checkout on sys.path)
+from translate.checkpoint import CheckpointError  # noqa: E402
 from translate.files import OutputError, check_writable_file  # noqa: E402
 from translate.nets.generators import size_multiple, smallest_side  # noqa: E402
-from translate.inference.loading import load_generators  # noqa: E402
-
-# Classic runs without a train_opt.txt are built with the classic defaults of their model.
-CLASSIC_DEFAULTS = {"cycle_gan": {"no_dropout": "True"},
-                    "pix2pix": {"netG": "unet_256", "norm": "batch", "no_dropout": "False"}}
-
-
-@dataclass
-class RunGenerator:
-    module: nn.Module
-    in_channels: int
-    out_channels: int
-    size: int            # the crop size it was trained at
-    direction: str       # AtoB | BtoA, in the dataset's domains
-    description: str     # "gen_ab of run NAME (epoch latest, cycle_gan)"
-
-
-def _classic_settings(run_dir: Path, label: str) -> tuple[str, NetworkConfig, dict]:
-    """Model and networks of a classic run, from its train_opt.txt where there is one."""
-    model = "cycle_gan" if (run_dir / f"{label}_net_G_A.pth").exists() else "pix2pix"
-    flags = dict(CLASSIC_DEFAULTS[model])
-    opt_file = run_dir / "train_opt.txt"
-    if opt_file.exists():  # "   netG: resnet_9blocks   [default: ...]" per line
-        for line in opt_file.read_text(errors="replace").splitlines():
-            key, sep, value = line.partition(":")
-            if sep and key.strip() and value.split():
-                flags[key.strip()] = value.split()[0]
-    net = NetworkConfig(netG=flags.get("netG", "resnet_9blocks"), ngf=int(flags.get("ngf", 64)),
-                        norm=flags.get("norm", "instance"), use_dropout=flags.get("no_dropout") != "True",
-                        input_nc=int(flags.get("input_nc", 3)), output_nc=int(flags.get("output_nc", 3)),
-                        crop_size=int(flags.get("crop_size", 256)))
-    return model, net, {"data": {"direction": flags.get("direction", "AtoB")}}
-
-
-def load_run_generator(checkpoints_dir: str, name: str, epoch: str = "latest",
-                       direction: str | None = None, *, ema: bool = True) -> RunGenerator:
-    """The generator of run ``name`` that translates ``direction``.
-
-    Directions are the dataset's domains.  ``gen_ab`` maps the side the run was
-    trained from to the other (for a run trained with --direction BtoA, B to A),
-    so leaving ``direction`` out, or naming the run's own, picks ``gen_ab`` and the
-    opposite picks ``gen_ba``, which only two-generator models (cycle_gan, csgan) have.
-    """
-    run_dir = Path(checkpoints_dir) / name
-    if not run_dir.is_dir():
-        raise CheckpointError(f"no run folder {run_dir}: check --name and --checkpoints_dir")
-    model, net, config = "cycle_gan", NetworkConfig(), {}
-    if find_checkpoint(run_dir, epoch) is None:
-        model, net, config = _classic_settings(run_dir, epoch)
-    loaded = load_generators(run_dir, epoch, model=model, net=net, ema=ema)
-    trained = (loaded.train_config or config).get("data", {}).get("direction", "AtoB")
-    wanted = direction or trained
-    key = "gen_ab" if wanted == trained else "gen_ba"
-    if key not in loaded.generators:
-        raise CheckpointError(
-            f"run {name} is a --model {loaded.model} run with one generator, trained {trained}; "
-            f"--direction {wanted} needs a two-generator model (cycle_gan, csgan). Leave --direction out.")
-    channels = (loaded.net.input_nc, loaded.net.output_nc)
-    in_c, out_c = channels if key == "gen_ab" else channels[::-1]
-    return RunGenerator(loaded.generators[key].eval(), in_c, out_c, loaded.net.crop_size, wanted,
-                        f"{key} ({wanted}) of run {name}, epoch {epoch}, --model {loaded.model}")
-
+from translate.inference.loading import RunGenerator, load_run_generator  # noqa: E402,F401  (re-exported)
 
 class ExportError(RuntimeError):
     """The generator could not be exported as asked; the message says what to change."""
@@ -196,18 +132,8 @@ def export_generator(gen: nn.Module, output: str | Path, fmt: str, *, in_channel
     return diff
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = quiet_parser(prog="python -m translate.export", description=__doc__.split("\n")[0])
-    p.add_argument("--name", required=True, help="run name: checkpoints_dir/name")
-    p.add_argument("--checkpoints_dir", default="./checkpoints")
-    p.add_argument("--epoch", default="latest", help="which checkpoint: latest, an epoch number, iter_N")
-    p.add_argument("--direction", choices=("AtoB", "BtoA"), default=None,
-                   help="which generator; default: the direction the run was trained in")
-    p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
-    p.add_argument("--dynamic_size", action="store_true", help="accept any height and width (multiples)")
-    p.add_argument("--size", type=SIDE, default=None, help="example height and width; default the crop size")
-    p.add_argument("--output", default=None, help="default checkpoints_dir/name/generator_<direction>.onnx|.pt")
-    return p
+def build_parser():
+    return export_parser(__doc__.split("\n")[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,6 @@ and renamed, so an interrupted run leaves no half-written image and
 from __future__ import annotations
 
 import importlib
-import io
 import os
 import time
 from collections import deque
@@ -28,23 +27,21 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from translate import stop_signals
 from translate._checkout import import_from_checkout
 from translate.visualize.html import write_results_page
-from translate.visualize.images import atomic_write_bytes, atomic_write_text
+from translate import files
 
 import_from_checkout("datasets")
 image_io = importlib.import_module("datasets.image_io")
 transforms = importlib.import_module("datasets.transforms")
 data_loader = importlib.import_module("datasets.loader")
 
-# Output suffix -> PIL format.  ``save_format same`` keeps the input's suffix.
-WRITERS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
-           ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}
+# Output suffix -> PIL format (translate.files).  ``save_format same`` keeps the input's suffix.
+WRITERS = files.IMAGE_FORMATS
 SAVE_FORMATS = ("same", "png", "jpg", "webp")
 PREPROCESS = ("none", "resize", "scale_width")
 MAX_QUEUED_VALUES = 64 * 2**20   # translated values waiting for the writers (256 MB of float32)
@@ -141,7 +138,7 @@ def plan_jobs(opts: FolderOptions) -> tuple[list[Job], list[tuple[str, str]]]:
 def remove_stale_temporaries(jobs: list[Job]) -> None:
     """Delete the temporary files an interrupted run left beside our outputs.
 
-    Outputs are written as ``.<name>.<random>.tmp`` and renamed (visualize.images),
+    Outputs are written as ``.<name>.<random>.tmp`` and renamed (translate.files),
     so a killed run leaves at most such files, never a half-written image.
     """
     names: dict[Path, set[str]] = {}
@@ -215,12 +212,7 @@ def to_uint8_array(image: torch.Tensor) -> np.ndarray:
 
 def encode(image: torch.Tensor, target: Path, quality: int) -> None:
     """C x H x W in [-1, 1] -> 8-bit file, written under a temporary name and renamed."""
-    array = to_uint8_array(image)
-    fmt = WRITERS[target.suffix.lower()]
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    buffer = io.BytesIO()   # encode fully first: the file appears only once complete
-    Image.fromarray(array).save(buffer, format=fmt, **options)
-    atomic_write_bytes(target, buffer.getvalue())
+    files.write_image(target, to_uint8_array(image), quality)
 
 
 def translate_folder(runner, opts: FolderOptions, in_channels: int) -> Summary:
@@ -313,7 +305,7 @@ def write_reports(summary: Summary, opts: FolderOptions, jobs: list[Job]) -> Non
     out_root.mkdir(parents=True, exist_ok=True)
     failed_txt = out_root / "failed.txt"
     if summary.failed:
-        atomic_write_text(failed_txt, "".join(f"{_one_line(p)}\t{_one_line(r)}\n" for p, r in summary.failed))
+        files.write_text(failed_txt, "".join(f"{_one_line(p)}\t{_one_line(r)}\n" for p, r in summary.failed))
     elif failed_txt.exists() and summary.interrupted is None:
         failed_txt.unlink()  # left by an earlier run whose failures are now resolved
     if opts.html:

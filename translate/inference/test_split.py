@@ -1,40 +1,56 @@
 """test.py's work: translate the test split (or a folder) and write a results page."""
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from options import TestConfig
-from translate import stop_signals
+from translate import devices, stop_signals
 from translate._checkout import import_from_checkout
 from translate.inference.loading import load_generators
+from translate.models import MODELS, ModelSpec
 
 datasets = import_from_checkout("datasets")
 
-# What each model shows per row: (label, how to get it).
-ROWS = {
-    "test": ("real", "fake"),
-    "pix2pix": ("real_A", "fake_B", "real_B"),
-    "cycle_gan": ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"),
-    "csgan": ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B"),
-}
+# What each model shows per row (the model table's rows), in order.
+ROWS = {name: spec.rows for name, spec in MODELS.items()}
+# How a row image is made: (domain the generator reads, domain it writes, the image it translates).
+# real_A / real_B come from the batch; "real" / "fake" are the single-folder names of real_A / fake_B.
+RECIPES = {"fake_B": ("a", "b", "real_A"), "fake_A": ("b", "a", "real_B"),
+           "rec_A": ("b", "a", "fake_B"), "rec_B": ("a", "b", "fake_A")}
+ALIASES = {"real": "real_A", "fake": "fake_B"}
+
+
+def _shown_as(model: str, trained_as: str) -> str:
+    """The model whose rows test.py shows: a test-only --model (one folder, one generator) says so
+    itself; otherwise the model the weights were trained as."""
+    return trained_as if MODELS[model].trainable else model
 
 
 def _translate(cfg: TestConfig, gens: dict, batch: dict, model: str) -> dict[str, torch.Tensor]:
-    a = batch["A"]
-    if model == "test":
-        return {"real": a, "fake": gens["gen_ab"](a)}
-    out = {"real_A": a, "fake_B": gens["gen_ab"](a)}
+    """The row images of ``model`` that the batch and the loaded generators can make, computed in
+    row order (so the generators run in a fixed order: dropout and train-mode batch norm see the
+    same calls every time).  Without real B images (single-folder data) only A -> B runs."""
+    spec: ModelSpec = MODELS[model]
+    by_domains = {spec.generators[name]: g for name, g in gens.items() if name in spec.generators}
+    images = {"real_A": batch["A"]}
     if "B" in batch:
-        out["real_B"] = batch["B"]
-    if "gen_ba" in gens and "B" in batch:
-        out["rec_A"] = gens["gen_ba"](out["fake_B"])
-        out["fake_A"] = gens["gen_ba"](batch["B"])
-        out["rec_B"] = gens["gen_ab"](out["fake_A"])
-    return out
+        images["real_B"] = batch["B"]
+    else:
+        by_domains = {domains: g for domains, g in by_domains.items() if domains == ("a", "b")}
+
+    def make(label: str):
+        if label not in images and label in RECIPES:
+            reads, writes, source = RECIPES[label]
+            source_image = make(source)
+            if (reads, writes) in by_domains and source_image is not None:
+                images[label] = by_domains[reads, writes](source_image)
+        return images.get(label)
+
+    made = {label: make(ALIASES.get(label, label)) for label in spec.rows}
+    return {label: image for label, image in made.items() if image is not None}
 
 
 def run_test(cfg: TestConfig) -> Path:
@@ -45,12 +61,12 @@ def run_test(cfg: TestConfig) -> Path:
     loaded = load_generators(run_dir, cfg.run.epoch, model=cfg.run.model, net=cfg.net,
                              model_suffix=cfg.model_suffix)
     model = cfg.run.model
-    if model != "test" and model != loaded.model and cfg.data.dataset_mode != "single":
+    if MODELS[model].trainable and model != loaded.model and cfg.data.dataset_mode != "single":
         print(f"note: the checkpoint was trained as --model {loaded.model}; testing as {model}")
     data_cfg = cfg.data  # no --dataroot: build_dataset uses the built-in data
     dataset = datasets.build_dataset(data_cfg, is_train=False)
     loader = datasets.build_dataloader(dataset, data_cfg, is_train=False)   # its workers ignore Ctrl-C
-    device = torch.device("cuda" if cfg.run.gpu_ids and torch.cuda.is_available() else "cpu")
+    device = devices.pick_device(cfg.run.gpu_ids)
     gens = {}
     for name, g in loaded.generators.items():
         g = g.to(device)
@@ -61,13 +77,13 @@ def run_test(cfg: TestConfig) -> Path:
     out_dir = Path(cfg.results_dir) / cfg.run.name / f"{cfg.data.phase}_{cfg.run.epoch}"
     image_dir = out_dir / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
-    labels = ROWS["test" if model == "test" else loaded.model]
+    labels = ROWS[_shown_as(model, loaded.model)]
     if cfg.metrics.enabled and not any(f in labels and r in labels for f, r in METRIC_PAIRS):
         from translate.metrics import MetricError
         raise MetricError("--metrics needs target images to compare with: --model test (one folder) has "
                           "none; use `python -m translate.metrics FAKE_DIR REAL_DIR`")
-    amp = (torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[cfg.mixed_precision])
-           if cfg.mixed_precision != "no" else contextlib.nullcontext())
+    devices.warn_if_emulated(device, cfg.mixed_precision)
+    amp = devices.autocast(device, cfg.mixed_precision)
     rows, done, saved = [], 0, {}
     total = min(cfg.num_test, len(dataset))
     # A stop signal ends the loop between batches; the page then shows what was translated.
@@ -78,7 +94,7 @@ def run_test(cfg: TestConfig) -> Path:
             if done >= cfg.num_test or stop.signum is not None:
                 break
             batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            visuals = _translate(cfg, gens, batch, "test" if model == "test" else loaded.model)
+            visuals = _translate(cfg, gens, batch, _shown_as(model, loaded.model))
             for i in range(batch["A"].shape[0]):
                 if done >= cfg.num_test:
                     break
@@ -122,7 +138,7 @@ def _metrics(cfg: TestConfig, saved: dict[str, list[str]], paired: bool, device,
     """FID/KID of each translation against the real images of its target domain (and, on paired
     data, L1/PSNR/SSIM against the ground truth); written to out_dir/metrics.json."""
     import json
-    from translate.checkpoint import atomic_write_text
+    from translate.files import write_text
     from translate.metrics import folders
     from translate.metrics.statistics import MetricError
     todo = [(f, r) for f, r in METRIC_PAIRS if saved.get(f) and saved.get(r)]
@@ -143,7 +159,7 @@ def _metrics(cfg: TestConfig, saved: dict[str, list[str]], paired: bool, device,
             result["n_pairs"] = len(pairs)
         results[fake] = {"against": real, "paired": paired, "metrics": list(names), **result}
         print(f"{fake} vs {real}:\n{folders.format_report(result)}")
-    atomic_write_text(out_dir / "metrics.json", json.dumps(results, indent=2))
+    write_text(out_dir / "metrics.json", json.dumps(results, indent=2))
     print(f"Metrics: {out_dir / 'metrics.json'}")
     return results
 

@@ -154,6 +154,7 @@ class Runner:
     def __init__(self, generator: torch.nn.Module, *, device: str | torch.device = "cpu",
                  mixed_precision: str = "no", channels_last: bool = False, compile: bool = False,
                  tile: int = 0, tile_overlap: int = 64):
+        from translate import devices
         from translate.nets.generators import size_multiple, smallest_side
         self.device = torch.device(device)
         self.multiple = size_multiple(generator)
@@ -164,10 +165,7 @@ class Runner:
                 raise ValueError(f"--tile {tile} is smaller than the {self.min_side} pixels this "
                                  f"generator needs; try --tile {padded_side(self.min_side, self.multiple)}")
         self.tile, self.tile_overlap, self.channels_last = tile, tile_overlap, channels_last
-        dtypes = {"no": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-        if mixed_precision not in dtypes:
-            raise ValueError(f"--mixed_precision must be one of {', '.join(dtypes)}, got {mixed_precision!r}")
-        self.dtype = dtypes[mixed_precision]
+        self.dtype = devices.autocast_dtype(mixed_precision)   # a DeviceError (ValueError) if unknown
         net = generator.eval().to(self.device)
         if channels_last:
             net = net.to(memory_format=torch.channels_last)

@@ -21,13 +21,15 @@ from tqdm import tqdm
 
 from options import TrainConfig, format_options
 from translate import checkpoint as ckpt
+from translate import devices, files
 from translate import stop_signals
 from translate.training import run_lock
 from translate._checkout import import_from_checkout
 from translate.training.image_pool import ImagePool
 from translate.networks import build_networks
+from translate.models import get_model
+from translate.training.ema import EMA
 from translate.training.objective import Objective
-from translate.training.regularizers import EMA
 from translate.training.sampling import EpochSampler
 from translate.training.schedulers import build_scheduler, step_scheduler
 from translate.training.rng_state import capture_rng, restore_rng, seed_everything
@@ -38,7 +40,7 @@ datasets = import_from_checkout("datasets")
 class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
-        use_cpu = not cfg.run.gpu_ids or not torch.cuda.is_available()
+        use_cpu = not devices.wants_gpu(cfg.run.gpu_ids)
         # Accelerate keeps its settings in a process-wide singleton; a second run in the
         # same process (tests, the benchmark) may want other settings, so start afresh.
         # The distributed part (PartialState, the process group) is kept.
@@ -51,10 +53,8 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = not cfg.optim.deterministic
-        if (self.device.type == "cpu" and cfg.optim.mixed_precision == "bf16" and self.is_main
-                and not torch.ops.mkldnn._is_mkldnn_bf16_supported()):
-            print("warning: this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 convolutions fall back "
-                  "to slow kernels, often 10x slower than fp32. Use --mixed_precision no here.")
+        if self.is_main:
+            devices.warn_if_emulated(self.device, cfg.optim.mixed_precision)
         self.run_dir = Path(cfg.run.checkpoints_dir) / cfg.run.name
         self._build_data()
         self._build_model()
@@ -93,8 +93,10 @@ class Trainer:
         nets.to(self.device)
         if cfg.optim.channels_last:
             nets.to(memory_format=torch.channels_last)
-        self.gen_names = [n for n in nets if n.startswith("gen_")]
-        self.disc_names = [n for n in nets if n.startswith("disc_")]
+        self.spec = get_model(cfg.run.model)
+        # In the order of the built networks: the optimizers' parameter order, which saved optimizer states follow.
+        self.gen_names = [n for n in nets if n in self.spec.generators]
+        self.disc_names = [n for n in nets if n in self.spec.discriminators]
         o = cfg.optim
         # Fused Adam: one kernel per step on CUDA, and on the CPU (torch >= 2.4) ~5x faster than foreach.
         fused = {"fused": True} if _fused_adam_supported(self.device) else {"foreach": True}
@@ -106,10 +108,12 @@ class Trainer:
         prepared = acc.prepare(*[nets[n] for n in nets], opt_g, opt_d)
         wrapped = torch.nn.ModuleDict(dict(zip(nets.keys(), prepared[:len(nets)])))
         self.opt_g, self.opt_d = prepared[len(nets):]
+        # The networks prepare() wrapped (in DDP, when several processes train): they sync gradients.
+        self.synced = {n for n in nets if wrapped[n] is not nets[n]}
         if o.compile:
             for name in wrapped:
                 wrapped[name] = torch.compile(wrapped[name])
-        self.objective = Objective(cfg.run.model, wrapped, cfg.loss)
+        self.objective = Objective(self.spec, wrapped, cfg.loss)
         self.sched_g = build_scheduler(self.opt_g, o)
         self.sched_d = build_scheduler(self.opt_d, o)
         self.pools = {d: ImagePool(o.pool_size, seed=o.seed + i) for i, d in enumerate(self.objective.judges)}
@@ -139,7 +143,8 @@ class Trainer:
         with acc.autocast():
             images = obj.generate(batch)
             self._set_disc_grad(False)
-            g_loss, g_logs = obj.generator_loss(images, step=self.steps)
+            g_loss, g_logs = obj.generator_loss(images, step=self.steps,
+                                                discriminators=self._discriminators_for_generator_step())
         if not self._finite(g_loss):
             self._set_disc_grad(True)
             return {}, images
@@ -149,7 +154,7 @@ class Trainer:
         for name, ema in self.emas.items():
             ema.update(self.raw_nets[name])
         self._set_disc_grad(True)
-        if self.steps < self.cfg.loss.disc_start:   # D joins at --disc_start (VQGAN)
+        if not obj.discriminator_on(self.steps):   # D joins at --disc_start (VQGAN)
             self.bad_steps = 0
             return g_logs, images
         fakes = {d: self.pools[d].query(x) for d, x in obj.fake_inputs(images).items()}
@@ -163,6 +168,14 @@ class Trainer:
             self.opt_d.step()
         self.bad_steps = 0
         return {**g_logs, **d_logs}, images
+
+    def _discriminators_for_generator_step(self) -> dict[str, torch.nn.Module]:
+        """D as the G step runs it.  D is frozen there and must not sync, so a DDP-wrapped D runs
+        as its bare module: the wrapper would broadcast D's buffers again and set up a gradient
+        reduction for parameters that get no gradient.  Otherwise D runs as in the D step
+        (compiled with --compile)."""
+        nets = self.objective.nets
+        return {d: self.raw_nets[d] if d in self.synced else nets[d] for d in self.disc_names}
 
     def _finite(self, loss: torch.Tensor) -> bool:
         if bool(torch.isfinite(loss.detach())):
@@ -320,8 +333,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         text = format_options(self.cfg.flags)
         if self.is_main:
-            ckpt.atomic_write_text(self.run_dir / "train_opt.txt", text)
-            ckpt.atomic_write_text(self.run_dir / "train_config.json", self.cfg.to_json())
+            files.write_text(self.run_dir / "train_opt.txt", text)
+            files.write_text(self.run_dir / "train_config.json", self.cfg.to_json())
         self.display = TrainingDisplay(self.cfg.display, self.run_dir, self.cfg.run.name, text,
                                        enabled=self.is_main, start_iters=self.total_iters,
                                        config=self.cfg.to_dict())
@@ -381,7 +394,7 @@ class Trainer:
 
     def _resume_classic(self, label: str) -> None:
         """Weights only, from classic <label>_net_*.pth files (as the classic code resumes)."""
-        names = ckpt.CLASSIC_NAMES.get(self.cfg.run.model, {})
+        names = self.spec.classic_names
         paths = {n: self.run_dir / f"{label}_net_{c}.pth" for n, c in names.items() if n in self.raw_nets}
         if not paths or not all(p.exists() for p in paths.values()):
             raise ckpt.CheckpointError(

@@ -19,7 +19,9 @@ import torch
 from tqdm import tqdm
 
 from .html import TrainingPage, write_results_page
-from .images import atomic_write_text, save_image, tensor_to_image
+from translate.files import write_text as atomic_write_text   # the one atomic writer
+
+from .images import save_image, tensor_to_image
 from .loss_log import LossLog, read_jsonl, write_metrics
 from .server import free_port, start_local_server, wait_until_up
 from .visdom_display import VisdomDisplay, VisdomUnavailableWarning

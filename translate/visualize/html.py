@@ -3,7 +3,7 @@
 Pages are built with dominate, which escapes every text node and attribute;
 image addresses are also percent-encoded, so a label or file name such as
 ``<script>`` shows as text and its picture still loads.  Pages are written
-atomically (see images.atomic_write_text).
+atomically (translate/files.py).
 """
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ import torch
 from dominate import tags
 from dominate.util import raw
 
-from .images import atomic_write_text, save_image
+from translate import files
+
+from .images import save_image
 from .svgplot import History, loss_plot_svg
 
 _STYLE = """
@@ -107,7 +109,7 @@ class TrainingPage:
             cells.append([str(label), f"images/{name}"])
         self._steps = [s for s in self._steps if (s["epoch"], s["iteration"]) != (epoch, iteration)]
         self._steps.append({"epoch": int(epoch), "iteration": int(iteration), "images": cells})
-        atomic_write_text(self.web_dir / _MANIFEST, json.dumps(self._steps, indent=1))
+        files.write_text(self.web_dir / _MANIFEST, json.dumps(self._steps, indent=1))
         self.render()
         return saved
 
@@ -141,7 +143,7 @@ class TrainingPage:
             for step in ordered:
                 tags.h3(f"epoch {step['epoch']}, iteration {step['iteration']}")
                 _image_table([tuple(c) for c in step["images"]], self.winsize)
-        return atomic_write_text(self.index_path, doc.render())
+        return files.write_text(self.index_path, doc.render())
 
 
 def _page_name(number: int) -> str:
@@ -219,7 +221,7 @@ def write_results_page(
                 _image_table([(str(label), path) for label, path in cells], width)
             if count > 1:
                 _pager(number, count)
-        written.append(atomic_write_text(out_dir / _page_name(number), doc.render()))
+        written.append(files.write_text(out_dir / _page_name(number), doc.render()))
     for stale in out_dir.glob("index_*.html"):  # pages left from an earlier, longer run
         match = re.fullmatch(r"index_(\d+)\.html", stale.name)
         if match and int(match.group(1)) > count:

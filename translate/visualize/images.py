@@ -5,13 +5,12 @@ values in [-1, 1] (C x H x W, or 1 x C x H x W where only the first item of
 the batch is shown).  Pictures come out as H x W x 3 uint8 numpy arrays.
 
 Every file is written under a temporary name in the destination folder and
-then moved into place with ``os.replace`` (translate/files.py), so a reader (a
+then moved into place with ``os.replace`` (translate/files.py, which also encodes), so a reader (a
 browser refreshing the training page, a second process) never sees half a file;
 its permissions follow the umask, as open() does.
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Sequence
@@ -21,9 +20,6 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from translate import files
-
-_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".webp": "WEBP"}
-
 
 def tensor_to_image(t: torch.Tensor) -> np.ndarray:
     """Turn a C x H x W (or 1 x C x H x W) tensor in [-1, 1] into H x W x 3 uint8.
@@ -68,29 +64,15 @@ def as_uint8_rgb(image: np.ndarray | torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(array[:, :, :3])
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` so that ``path`` holds either the old or the new bytes (translate.files)."""
-    return files.write_bytes(path, data)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` as UTF-8 so that ``path`` holds either the old or the new text."""
-    return files.write_text(path, text)
-
-
 def encode_image(image: np.ndarray | torch.Tensor, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(as_uint8_rgb(image)).save(buffer, format=fmt)
-    return buffer.getvalue()
+    """A tensor in [-1, 1] or a uint8 array as RGB ``fmt`` bytes (translate.files.encode_image)."""
+    return files.encode_image(as_uint8_rgb(image), fmt)
 
 
 def save_image(image: np.ndarray | torch.Tensor, path: str | os.PathLike) -> Path:
-    """Save a tensor in [-1, 1] or a uint8 array; the format follows the suffix."""
-    path = Path(path)
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"unsupported image suffix {path.suffix!r} (use one of {sorted(_FORMATS)})")
-    return atomic_write_bytes(path, encode_image(image, fmt))
+    """Save a tensor in [-1, 1] or a uint8 array as RGB, atomically; the format follows the suffix."""
+    files.image_format(path)   # an unsupported suffix fails before any conversion
+    return files.write_image(path, as_uint8_rgb(image))
 
 
 def labelled_grid(

@@ -2,6 +2,11 @@
 
 A discriminator returns logits: a Tensor, or a tuple/list of Tensors (several
 outputs whose GAN losses are summed, e.g. multi-scale or U-Net global + pixel).
+
+An entry is a class or a ``functools.partial`` of one; what it takes is its keyword-only
+constructor arguments less the ones the partial fixes, plus ``spectral_norm``, which
+``build_discriminator`` applies to any of them (``discriminator_arguments``).  Sizes come
+from the class's ``size_rule`` (``discriminator_size_rule``), without building it.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from translate.nets.discriminators.multiscale import MultiscaleDiscriminator
 from translate.nets.discriminators.patchgan import NLayerDiscriminator, PixelDiscriminator
 from translate.nets.discriminators.unet import UNetDiscriminator
 from translate.nets.discriminators.vit import VitDiscriminator
+from translate.nets.signatures import SizeRule, build_entry, entry_arguments, entry_size_rule
 
 DISCRIMINATORS = {
     "basic": partial(NLayerDiscriminator, n_layers=3),
@@ -24,16 +30,30 @@ DISCRIMINATORS = {
 }
 
 
-def build_discriminator(name: str, *, spectral_norm: bool = False, **kwargs) -> nn.Module:
-    """Build the discriminator registered under ``name`` (a --netD value)."""
+def _entry(name: str):
     try:
-        builder = DISCRIMINATORS[name]
+        return DISCRIMINATORS[name]
     except KeyError:
         raise ValueError(f"unknown --netD {name!r}; valid names: {', '.join(sorted(DISCRIMINATORS))}") from None
-    net = builder(**kwargs)
+
+
+def build_discriminator(name: str, *, spectral_norm: bool = False, **kwargs) -> nn.Module:
+    """Build the discriminator registered under ``name`` (a --netD value); an argument it
+    does not take is a TypeError."""
+    net = build_entry(_entry(name), f"--netD {name}", kwargs)
     if spectral_norm:
         apply_spectral_norm(net)
     return net
+
+
+def discriminator_arguments(name: str) -> dict:
+    """{argument: default} of what ``build_discriminator(name, ...)`` takes."""
+    return {**entry_arguments(_entry(name)), "spectral_norm": False}
+
+
+def discriminator_size_rule(name: str, arguments: dict) -> SizeRule:
+    """The H, W multiple and smallest side of discriminator ``name`` built with ``arguments``."""
+    return entry_size_rule(_entry(name), {k: v for k, v in arguments.items() if k != "spectral_norm"})
 
 
 def apply_spectral_norm(net: nn.Module) -> nn.Module:

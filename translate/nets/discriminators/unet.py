@@ -5,7 +5,7 @@ The encoder is an ordinary downsampling classifier that gives one global
 real/fake logit per image; a decoder with skip connections upsamples its
 features back to the input size and gives a real/fake logit for every pixel.
 The per-pixel map feeds the generator local feedback, and it makes the CutMix
-consistency regularization possible (translate/training/regularizers.py): the map of a
+consistency regularization possible (translate/training/losses.py): the map of a
 real/fake collage should be the collage of the two maps.
 
 The paper builds on BigGAN residual blocks; here the blocks are the PatchGAN
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.nets.layers import SelfAttention2d, norm_layer, uses_bias
+from translate.nets.signatures import SizeRule, normalizes
 
 
 def _conv_block(in_ch: int, out_ch: int, *, norm: str, stride: int = 1, kernel: int = 3) -> nn.Sequential:
@@ -36,10 +37,10 @@ def _conv_block(in_ch: int, out_ch: int, *, norm: str, stride: int = 1, kernel: 
 
 class UNetDiscriminator(nn.Module):
     def __init__(self, *, in_channels: int = 3, base_channels: int = 64, n_down: int = 4,
-                 norm: str = "instance", self_attention: bool = False, **_unused):
+                 norm: str = "instance", self_attention: bool = False):
         super().__init__()
         self.n_down = n_down
-        self.size_multiple = 2 ** n_down
+        self.size_multiple, self.min_side = self.size_rule(n_down=n_down, norm=norm)
         widths = [min(base_channels * 2 ** i, base_channels * 8) for i in range(n_down + 1)]
         # No norm on the first layer, as in PatchGAN: it would erase the input's colour statistics.
         self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, padding=1), nn.LeakyReLU(0.2, True))
@@ -53,6 +54,11 @@ class UNetDiscriminator(nn.Module):
         self.up = nn.ModuleList(_conv_block(dec[i + 1] + widths[i], dec[i], norm=norm)
                                 for i in reversed(range(n_down)))
         self.pixel_head = nn.Conv2d(dec[0], 1, 1)
+
+    @staticmethod
+    def size_rule(*, n_down: int, norm: str) -> SizeRule:
+        # The bottleneck is 1 / 2**n_down of the input; its norm needs 2x2 there.
+        return SizeRule(2 ** n_down, 2 ** n_down * (2 if normalizes(norm) else 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = x.shape[-2:]

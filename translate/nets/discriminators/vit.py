@@ -14,7 +14,7 @@ Three changes make a Vision Transformer usable as a GAN discriminator:
   the token grid equals the non-overlapping one (H/P x W/P).
 
 The paper also uses DiffAugment and balanced consistency regularization; they
-act on the images and losses, so they live in translate/training/regularizers.py.
+act on the images and losses, so they live in translate/training/augment.py and losses.py.
 
 Tensor contract: N x in_channels x H x W (H, W multiples of patch_size)
 -> N x 1 logits read from the class token.
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.nets.layers import resize_pos_embed
+from translate.nets.signatures import SizeRule
 from translate.nets.spectral import apply_improved_spectral_norm
 
 
@@ -88,12 +89,12 @@ class DiscriminatorBlock(nn.Module):
 class VitDiscriminator(nn.Module):
     def __init__(self, *, in_channels: int = 3, image_size: int = 256, patch_size: int = 16,
                  overlap: int = 2, dim: int = 384, depth: int = 4, heads: int = 6, mlp_ratio: int = 4,
-                 improved_spectral_norm: bool = True, **_unused):
+                 improved_spectral_norm: bool = True):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} must be a multiple of patch_size {patch_size}")
         self.patch_size = patch_size
-        self.size_multiple = patch_size
+        self.size_multiple, self.min_side = self.size_rule(patch_size=patch_size)
         self.grid = (image_size // patch_size, image_size // patch_size)
         # Kernel P + 2*overlap, stride P, padding overlap: overlapping patches on the
         # non-overlapping token grid.
@@ -112,6 +113,10 @@ class VitDiscriminator(nn.Module):
         # sigma_init was taken from the ones drawn above.
         for m in self.modules():
             m.keeps_own_init = True
+
+    @staticmethod
+    def size_rule(*, patch_size: int) -> SizeRule:
+        return SizeRule(patch_size, patch_size)   # one token is enough
 
     def _init(self) -> None:
         # The usual ViT initialisation: small truncated normals, zero biases.

@@ -12,6 +12,7 @@ from __future__ import annotations
 from torch import nn
 
 from translate.nets.layers import SelfAttention2d, norm_layer, uses_bias
+from translate.nets.signatures import SizeRule
 
 SIZE_MULTIPLE = 4
 
@@ -40,9 +41,13 @@ class ResnetGenerator(nn.Module):
     # per channel and the blocks' reflection pads need a side above 1.
     min_side = 2 * SIZE_MULTIPLE
 
+    @staticmethod
+    def size_rule() -> SizeRule:
+        return SizeRule(SIZE_MULTIPLE, 2 * SIZE_MULTIPLE)
+
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
                  norm: str = "instance", use_dropout: bool = False, n_blocks: int = 9,
-                 self_attention: bool = False, **_unused):
+                 self_attention: bool = False):
         super().__init__()
         make_norm, bias = norm_layer(norm), uses_bias(norm)
         ch = base_channels

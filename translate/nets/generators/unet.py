@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from translate.nets.layers import norm_layer, uses_bias
+from translate.nets.signatures import SizeRule
 
 
 class UnetSkipBlock(nn.Module):
@@ -49,11 +50,11 @@ class UnetSkipBlock(nn.Module):
 
 class UnetGenerator(nn.Module):
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, base_channels: int = 64,
-                 norm: str = "batch", use_dropout: bool = False, num_downs: int = 8, **_unused):
+                 norm: str = "batch", use_dropout: bool = False, num_downs: int = 8):
         super().__init__()
         if num_downs < 5:
             raise ValueError("a U-Net generator needs at least 5 downsamplings")
-        self.size_multiple = 2 ** num_downs
+        self.size_multiple, self.min_side = self.size_rule(num_downs=num_downs)
         ch = base_channels
         block = UnetSkipBlock(ch * 8, ch * 8, norm=norm)
         for _ in range(num_downs - 5):  # the extra 512-channel levels
@@ -62,6 +63,11 @@ class UnetGenerator(nn.Module):
             block = UnetSkipBlock(ch * mult, ch * mult * 2, submodule=block, norm=norm)
         self.model = UnetSkipBlock(out_channels, ch, in_channels=in_channels, submodule=block,
                                    outermost=True, norm=norm)
+
+    @staticmethod
+    def size_rule(*, num_downs: int) -> SizeRule:
+        # The innermost level is 1x1 (no norm there); the levels above keep 2x2 or more.
+        return SizeRule(2 ** num_downs, 2 ** num_downs)
 
     def forward(self, x):
         return self.model(x)

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from translate.nets.layers import resize_pos_embed
+from translate.nets.signatures import SizeRule
 
 
 class SelfModulatedLayerNorm(nn.Module):
@@ -175,12 +176,12 @@ class VitSirenGenerator(nn.Module):
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, image_size: int = 256,
                  patch_size: int = 16, dim: int = 384, depth: int = 4, heads: int = 6, noise_dim: int = 0,
                  mlp_ratio: int = 4, siren_hidden: int = 64, siren_layers: int = 2,
-                 fourier_scale: float | None = None, pixel_channels: int = 16, **_unused):
+                 fourier_scale: float | None = None, pixel_channels: int = 16):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} must be a multiple of patch_size {patch_size}")
         self.patch_size = patch_size
-        self.size_multiple = patch_size
+        self.size_multiple, self.min_side = self.size_rule(patch_size=patch_size, pixel_channels=pixel_channels)
         self.out_channels = out_channels
         self.noise_dim = noise_dim
         self.grid = (image_size // patch_size, image_size // patch_size)
@@ -198,6 +199,11 @@ class VitSirenGenerator(nn.Module):
             self.pixel_stem = nn.Sequential(
                 nn.Conv2d(in_channels, pixel_channels, 3, padding=1, padding_mode="reflect"), nn.LeakyReLU(0.2),
                 nn.Conv2d(pixel_channels, pixel_channels, 3, padding=1, padding_mode="reflect"), nn.Tanh())
+
+    @staticmethod
+    def size_rule(*, patch_size: int, pixel_channels: int) -> SizeRule:
+        # One patch; the pixel skip's reflection padding needs a side of 2 at least.
+        return SizeRule(patch_size, max(patch_size, 2) if pixel_channels else patch_size)
 
     @property
     def last_layer(self) -> nn.Parameter:

@@ -1,48 +1,31 @@
-"""GAN stabilizers: pure functions and small classes, no optimizers.
+"""The image transforms the discriminator sees: DiffAugment and U-Net GAN's CutMix collages.
 
 * DiffAugment (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient
   GAN Training"): the same differentiable colour / translation / cutout
   transforms on everything the discriminator sees, real and fake, in both the
-  D and the G step, so D cannot memorise a small training set.
-* bCR, balanced consistency regularization (Zhao et al. 2020, "Improved
-  Consistency Regularization for GANs"): D(x) ~ D(T(x)) on real and on fake.
-* CutMix consistency of U-Net GAN (Schönfeld et al., CVPR 2020): the U-Net
-  discriminator's per-pixel map of a real/fake collage should be the collage
-  of the two maps, and it should label each collage pixel by its source.
-* R1 penalty (Mescheder et al. 2018, "Which Training Methods for GANs do
-  actually Converge?"): the squared gradient norm of D at real images.
-* Adaptive GAN weight of VQGAN (Esser et al. 2021, "Taming Transformers"):
-  balance the GAN term against the reconstruction term by their gradient
-  norms at the generator's last layer.
-* EMA of generator weights (Karras et al.; Yazici et al. 2019).
+  D and the G step, so D cannot memorise a small training set.  It is also bCR's
+  transform T (translate/training/losses.py has the bCR loss).
+* CutMix of U-Net GAN (Schoenfeld et al., CVPR 2020): a collage of a real and a
+  fake image under a random box mask; the losses on it are in losses.py.
 
-Discriminator outputs may be a Tensor or a tuple/list of Tensors (multi-scale,
-U-Net global + pixel); the losses here sum over the entries, like the GAN loss.
+Pure functions and one small class; all randomness can come from a torch.Generator.
 """
 from __future__ import annotations
 
-import copy
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
 _TRANSLATION_RATIO = 0.125   # shift by up to 1/8 of the image size
 _CUTOUT_RATIO = 0.5          # erase a box of half the image size
 
 
-def _entries(out: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    return list(out) if isinstance(out, (tuple, list)) else [out]
-
-
 def _rand(shape, *, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     device = generator.device if generator is not None else like.device
     return torch.rand(shape, device=device, generator=generator).to(like.device)
 
-
-# ----------------------------------------------------------------------------- DiffAugment
 
 def sample_diffaugment_params(x: torch.Tensor, policy: Sequence[str], *,
                               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
@@ -131,12 +114,7 @@ class DiffAugment:
         return apply_diffaugment(real, params), apply_diffaugment(fake, params)
 
 
-# ----------------------------------------------------------------------------- consistency terms
-
-def bcr_loss(d_out_clean, d_out_aug) -> torch.Tensor:
-    """Balanced consistency: mean squared difference of D on clean and augmented inputs."""
-    return sum(F.mse_loss(a, b) for a, b in zip(_entries(d_out_clean), _entries(d_out_aug), strict=True))
-
+# ----------------------------------------------------------------------------- CutMix
 
 def cutmix_mask(n: int, h: int, w: int, *, device: torch.device | str | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
@@ -164,109 +142,9 @@ def cutmix(real: torch.Tensor, fake: torch.Tensor, mask: torch.Tensor) -> torch.
     return mask * real + (1 - mask) * fake
 
 
-def cutmix_consistency_loss(dec_mixed: torch.Tensor, dec_real: torch.Tensor, dec_fake: torch.Tensor,
-                            mask: torch.Tensor) -> torch.Tensor:
-    """|| D_dec(mix(x, G(z), M)) - mix(D_dec(x), D_dec(G(z)), M) ||^2, averaged, in logit space."""
-    return F.mse_loss(dec_mixed, cutmix(dec_real, dec_fake, mask))
-
-
-def cutmix_decoder_loss(dec_mixed: torch.Tensor, mask: torch.Tensor, gan_mode: str = "vanilla") -> torch.Tensor:
-    """Per-pixel D loss on a collage: mask pixels are real (target 1), the rest fake.
-
-    (The encoder's target for a collage is simply "fake", the ordinary fake loss.)
-    """
-    if gan_mode == "vanilla":
-        return F.binary_cross_entropy_with_logits(dec_mixed, mask)
-    if gan_mode == "lsgan":
-        return F.mse_loss(dec_mixed, mask)
-    if gan_mode == "hinge":
-        return (mask * F.relu(1 - dec_mixed) + (1 - mask) * F.relu(1 + dec_mixed)).mean()
-    if gan_mode == "wgangp":
-        return (dec_mixed * (1 - 2 * mask)).mean()
-    raise ValueError(f"unknown gan_mode {gan_mode!r}")
-
-
 def cutmix_probability(step: int, warmup_steps: int) -> float:
     """Chance of a CutMix step: rises linearly from 0 to 0.5 over ``warmup_steps``
     (U-Net GAN lets the generator improve before D sees collages)."""
     if warmup_steps <= 0:
         return 0.5
     return 0.5 * min(1.0, step / warmup_steps)
-
-
-# ----------------------------------------------------------------------------- gradient terms
-
-def r1_penalty(d_out, real_images: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of ||grad_x D(x)||^2 at real images; multiply by lambda_r1 / 2.
-
-    ``real_images`` must have had requires_grad set before D ran on them.
-    Summing the outputs gives each sample's gradient, since samples do not interact.
-    """
-    total = sum(out.sum() for out in _entries(d_out))
-    (grad,) = torch.autograd.grad(total, real_images, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()
-
-
-def adaptive_gan_weight(rec_loss: torch.Tensor, gan_loss: torch.Tensor, last_layer_weight: torch.Tensor,
-                        max_weight: float = 1e4) -> torch.Tensor:
-    """||grad rec|| / (||grad gan|| + 1e-6) at the generator's last layer, detached, in [0, max_weight]."""
-    (g_rec,) = torch.autograd.grad(rec_loss, last_layer_weight, retain_graph=True, allow_unused=True)
-    (g_gan,) = torch.autograd.grad(gan_loss, last_layer_weight, retain_graph=True, allow_unused=True)
-    if g_rec is None or g_gan is None:
-        raise ValueError("--adaptive_gan_weight needs both a reconstruction term (L1, cycle) and the GAN "
-                         "term to depend on the generator's last layer")
-    return (g_rec.norm() / (g_gan.norm() + 1e-6)).clamp(0.0, max_weight).detach()
-
-
-def last_layer_weight(net: nn.Module) -> torch.Tensor:
-    """The generator weight nearest the output: ``net.last_layer`` if defined, else
-    the last conv/linear weight in registration order (which follows the data flow
-    in every generator of this package)."""
-    if hasattr(net, "last_layer"):
-        return net.last_layer
-    weights = [p for name, p in net.named_parameters() if p.dim() >= 2 and name.endswith("weight")]
-    if not weights:
-        raise ValueError(f"{type(net).__name__} has no weight matrix for the adaptive GAN weight")
-    return weights[-1]
-
-
-# ----------------------------------------------------------------------------- EMA
-
-class EMA:
-    """Exponential moving average of a model's weights, kept in a shadow copy.
-
-    ``update(model)``: shadow = decay * shadow + (1 - decay) * param for every
-    floating-point parameter; buffers (batch-norm statistics, spectral-norm
-    vectors) are copied, since averaging them has no meaning. Parameters are
-    matched by name, so pass the unwrapped model (not its DDP wrapper).
-    """
-
-    def __init__(self, model: nn.Module, decay: float):
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"--ema_decay must be in [0, 1), got {decay}")
-        self.decay = decay
-        self.shadow_module = copy.deepcopy(model).eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        params = dict(model.named_parameters())
-        shadows = [p for _, p in self.shadow_module.named_parameters()]
-        sources = [params[name] for name, _ in self.shadow_module.named_parameters()]
-        # One multi-tensor kernel instead of a lerp per parameter (this runs every G step).
-        torch._foreach_lerp_(shadows, sources, 1.0 - self.decay)
-        buffers = dict(model.named_buffers())
-        for name, shadow in self.shadow_module.named_buffers():
-            shadow.copy_(buffers[name])
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.shadow_module.state_dict()
-
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.shadow_module.load_state_dict(state)
-
-
-__all__ = [
-    "DIFFAUGMENT_POLICIES", "DiffAugment", "diff_augment", "sample_diffaugment_params", "apply_diffaugment",
-    "bcr_loss", "cutmix_mask", "cutmix", "cutmix_consistency_loss", "cutmix_decoder_loss",
-    "cutmix_probability", "r1_penalty", "adaptive_gan_weight", "last_layer_weight", "EMA",
-]
