@@ -160,6 +160,7 @@ def test_every_numeric_flag_declares_its_range():
     assert len(CASES) > 80  # the enumeration really finds the flags
 
 
+@pytest.mark.slow   # every flag x every edge value; the random sample below stays in the fast set
 @pytest.mark.parametrize("entry,flag", CASES, ids=[f"{e}:{f}" for e, f in CASES])
 def test_edge_values_give_a_clean_error_naming_the_flag_or_are_in_range(entry, flag):
     action = next(a for a in _numeric_actions(ENTRY_POINTS[entry][0]()) if flag in a.option_strings)
