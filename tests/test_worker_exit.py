@@ -42,3 +42,26 @@ def test_exit_with_live_workers_of_a_rebuilt_loader_does_not_hang():
     done = subprocess.run([sys.executable, "-c", REBUILT], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0, 1]"
+
+
+ORPHAN = f"""
+import sys; sys.path.insert(0, {str(ROOT)!r})
+import multiprocessing, signal, time
+import datasets.loader   # registers the exit hook
+
+def stubborn_worker():   # what a DataLoader worker is once its iterator is gone: daemonic, deaf to SIGTERM
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(600)
+
+worker = multiprocessing.get_context("fork").Process(target=stubborn_worker, daemon=True)
+worker.start()
+print("started")
+"""
+
+
+def test_exit_with_a_worker_that_outlived_its_iterator_does_not_hang():
+    # No iterator left for the heap scan to find (one freed by the cycle collector after a
+    # DataError): the hook's last resort must still end the worker, or the exit waits forever.
+    done = subprocess.run([sys.executable, "-c", ORPHAN], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "started"
