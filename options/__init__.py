@@ -11,7 +11,7 @@ from options.config import (DataConfig, DisplayConfig, LossConfig, MetricsConfig
                             OptimConfig, RunConfig, TestConfig, TrainConfig, train_config_from_dict)
 from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
 from translate.nets.discriminators import DISCRIMINATORS
-from translate.nets.generators import GENERATORS
+from translate.nets.generators import GENERATORS, generator_arguments
 from translate.nets.layers import NORMS
 from translate import devices
 from translate.models import MODELS, TRAINABLE, ModelSpec
@@ -47,8 +47,7 @@ def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str] | None) 
 
 # Flags that a classic run's train_opt.txt supplies to test.py when the command line leaves
 # them out (the classic test.py needs them repeated).  Runs trained here carry their config.
-CLASSIC_RUN_FLAGS = {"netG": str, "norm": str, "ngf": int, "input_nc": int, "output_nc": int,
-                     "no_dropout": lambda v: v == "True", "direction": str}
+CLASSIC_TEST_FLAGS = ("netG", "norm", "ngf", "input_nc", "output_nc", "no_dropout", "direction")
 
 
 def read_options_file(path: Path) -> dict[str, str]:
@@ -61,21 +60,50 @@ def read_options_file(path: Path) -> dict[str, str]:
     return flags
 
 
+def classic_flags(flags: dict[str, str], model: str, keys) -> tuple[argparse.Namespace, frozenset]:
+    """train.py's flags for a classic run: the ``keys`` of ``flags`` (from train_opt.txt) read by
+    train.py's own parser, with the classic defaults of ``model`` for the rest.
+
+    Returns the parsed flags and the keys taken from the file.  A value the parser refuses (a
+    flag of another version of the classic code) is left out, so its default applies.  This is
+    the one reading of train_opt.txt: test.py's defaults and the inference loader both use it.
+    """
+    parser = build_parser(True, model)
+    argv, switches, taken = [], {}, set()
+    for action in parser._actions:   # noqa: SLF001 - argparse offers no public list of its actions
+        key = action.dest
+        if key not in keys or key not in flags:
+            continue
+        flag, value = action.option_strings[0], flags[key]
+        if action.nargs == 0:   # store_true flags are written True / False; False must beat a
+            switches[key] = value == "True"   # model default of True (cycle_gan's no_dropout)
+            taken.add(key)
+        elif _accepts(action, value):
+            argv += [flag, value]
+            taken.add(key)
+    parsed = parser.parse_args(argv)
+    for key, on in switches.items():
+        setattr(parsed, key, on)
+    return parsed, frozenset(taken)
+
+
+def _accepts(action: argparse.Action, value: str) -> bool:
+    try:
+        converted = action.type(value) if action.type else value
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        return False
+    return action.choices is None or converted in action.choices
+
+
 def classic_run_defaults(run_dir: Path) -> dict:
     """Network flags of a classic run folder (train_opt.txt, no train_config.json), else {}."""
     opt_file = run_dir / "train_opt.txt"
     if (run_dir / "train_config.json").exists() or not opt_file.is_file():
         return {}
     found = read_options_file(opt_file)
-    defaults = {}
-    for key, convert in CLASSIC_RUN_FLAGS.items():
-        if key in found:
-            try:
-                defaults[key] = convert(found[key])
-            except ValueError:
-                continue
-    valid = {"netG": GENERATORS, "norm": NORMS, "direction": ("AtoB", "BtoA")}
-    return {k: v for k, v in defaults.items() if k not in valid or v in valid[k]}
+    model = found.get("model") if found.get("model") in TRAINABLE else TRAINABLE[0]
+    parsed, taken = classic_flags(found, model, CLASSIC_TEST_FLAGS)
+    return {key: getattr(parsed, key) for key in taken}
 
 
 def _gpu_ids(text: str) -> tuple[int, ...]:
@@ -177,7 +205,10 @@ def _check_common(o, multiple: int) -> None:
         raise OptionsError(f"--crop_size {o.crop_size} is larger than --load_size {o.load_size}; "
                            f"lower --crop_size or raise --load_size")
     if o.preprocess != "none" and "crop" in o.preprocess and o.crop_size % multiple:
-        raise OptionsError(f"--netG {o.netG} needs image sides that are multiples of {multiple}; "
+        # A patch-based generator's multiple is its patch size: name that flag too.
+        patch = (f" (its patches, --vit_patch_size {o.vit_patch_size})"
+                 if "patch_size" in generator_arguments(o.netG) else "")
+        raise OptionsError(f"--netG {o.netG} needs image sides that are multiples of {multiple}{patch}; "
                            f"--crop_size {o.crop_size} is not (try {max(multiple, o.crop_size // multiple * multiple)})")
     _check_vit(o)
 

@@ -88,3 +88,19 @@ def test_a_bare_classic_file_is_recognised_from_its_tensors(tmp_path):
     assert loaded.description.startswith("classic resnet_9blocks")
     with pytest.raises(FileNotFoundError, match="no run folder, .pth file or run name"):
         load_source("nothing_here", checkpoints_dir=str(tmp_path))
+
+
+def test_a_switch_written_false_beats_the_models_default_in_both_readers(tmp_path):
+    # cycle_gan's classic default is no_dropout=True; a run trained with dropout says False.
+    # test.py's defaults (options.classic_run_defaults) and the loader read the file one way.
+    from options import classic_run_defaults
+    run = tmp_path / "h2z"
+    run.mkdir()
+    _train_opt(run, model="cycle_gan", netG="resnet_6blocks", ngf=8, no_dropout=False, direction="BtoA",
+               norm="not_a_norm")
+    for name in ("G_A", "G_B"):   # the files say which model the run is
+        (run / f"latest_net_{name}.pth").touch()
+    defaults = classic_run_defaults(run)
+    assert defaults == {"netG": "resnet_6blocks", "ngf": 8, "no_dropout": False, "direction": "BtoA"}
+    _, net, direction = classic_settings(run, "latest")
+    assert (net.netG, net.ngf, net.use_dropout, net.norm, direction) == ("resnet_6blocks", 8, True, "instance", "BtoA")

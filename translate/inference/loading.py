@@ -144,36 +144,13 @@ def classic_model(run_dir: Path, label: str, flags: dict[str, str]) -> ModelSpec
 
 
 def classic_flags(run_dir: Path, model: ModelSpec, flags: dict[str, str]) -> argparse.Namespace:
-    """train.py's flags for a classic run: ``flags`` (from train_opt.txt) read by train.py's parser.
-
-    The parser brings the classic defaults of ``model`` (pix2pix: unet_256, batch norm;
-    cycle_gan: no dropout) and each value's type and range; a value it refuses (a flag
-    of another version of the classic code) is left out, so its default applies.
-    """
-    from options.flags import build_parser
-    parser = build_parser(True, model.name)
-    argv = []
-    for action in parser._actions:   # noqa: SLF001 - argparse offers no public list of its actions
-        key = action.dest
-        if key not in CLASSIC_RUN_FLAGS or key not in flags:
-            continue
-        flag, value = action.option_strings[0], flags[key]
-        if action.nargs == 0:   # store_true flags are written as True / False
-            argv += [flag] if value == "True" else []
-        elif _accepts(action, value):
-            argv += [flag, value]
-    parsed = parser.parse_args(argv)
+    """train.py's flags for a classic run: ``flags`` (from train_opt.txt) read by train.py's parser
+    (options.classic_flags: the classic defaults of ``model``, each value's type and range)."""
+    from options import classic_flags as read_classic_flags
+    parsed, _ = read_classic_flags(flags, model.name, CLASSIC_RUN_FLAGS)
     if parsed.crop_size is None:
         parsed.crop_size = CLASSIC_CROP_SIZE
     return parsed
-
-
-def _accepts(action: argparse.Action, value: str) -> bool:
-    try:
-        converted = action.type(value) if action.type else value
-    except (TypeError, ValueError, argparse.ArgumentTypeError):
-        return False
-    return action.choices is None or converted in action.choices
 
 
 def classic_settings(run_dir: Path, label: str) -> tuple[ModelSpec, NetworkConfig, str]:
