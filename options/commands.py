@@ -192,6 +192,10 @@ def check_mixed_precision_parser(description: str, *, root: Path, default_device
     p.add_argument("--dataroot", default=str(root.parent / "shared" / "datasets" / "facades"))
     p.add_argument("--workdir", type=Path, default=root / "checkpoints" / "mixed_precision_check")
     p.add_argument("--iters", type=int, default=300)
+    p.add_argument("--netG", default="unet_128", help="the pix2pix generator")
+    p.add_argument("--crop_size", type=SIDE, default=128, help="training and evaluation size (loaded at 286/256 of it)")
+    p.add_argument("--ngf", type=CHANNELS, default=64)
+    p.add_argument("--ndf", type=CHANNELS, default=64)
     p.add_argument("--precisions", nargs="+", default=["no", "bf16"], choices=["no", "bf16", "fp16"])
     p.add_argument("--device", default=default_device, choices=["cpu", "cuda"])
     p.add_argument("--no_channels_last", dest="channels_last", action="store_false",
