@@ -237,3 +237,29 @@ def quality_table_parser(description: str, *, models: Iterable[str]) -> argparse
     p.add_argument("--out", default=None, help="markdown file to append the rows to")
     return p
 
+
+
+def gpu_check_parser(description: str, *, parts: Iterable[str]) -> argparse.ArgumentParser:
+    """``scripts/gpu_check.sh`` (scripts/gpu_check.py)."""
+    p = argparse.ArgumentParser(prog="scripts/gpu_check.sh", description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dry_run", action="store_true",
+                   help="tiny sizes on the CPU with facades-like images made on the spot: tests the script itself")
+    p.add_argument("--parts", nargs="+", choices=tuple(parts), default=list(parts), help="which parts to run")
+    p.add_argument("--dataroot", default=None,
+                   help="facades (train/ and val/) for the L1 part; default shared/datasets/facades inside "
+                        "or beside the checkout (--dry_run: images made in the work folder)")
+    p.add_argument("--l1_iters", type=ints(1, BIG), default=None,
+                   help="training iterations per precision in the L1 part (default 200; --dry_run 2)")
+    p.add_argument("--budget_s", type=floats(1, 86400), default=450,
+                   help="total time budget; a part that would start past it is reported FAILED, not run")
+    p.add_argument("--tests_timeout", type=floats(1, 86400), default=120, help="seconds for pytest -m cuda")
+    p.add_argument("--eager_timeout", type=floats(1, 86400), default=60, help="seconds per eager benchmark row")
+    p.add_argument("--compile_timeout", type=floats(1, 86400), default=120,
+                   help="seconds per compiled benchmark row (the compilation is part of its warm-up)")
+    p.add_argument("--l1_timeout", type=floats(1, 86400), default=150, help="seconds for the L1 part")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="where the parts write their logs and runs (default: a temporary folder, removed after)")
+    p.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
+    p.add_argument("--bench_worker", default=None, help=argparse.SUPPRESS)  # internal: rows to run in this process
+    return p
