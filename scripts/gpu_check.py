@@ -74,10 +74,10 @@ class Clock:
 def last_error_line(text: str) -> str:
     """The line that says what went wrong: the last line naming an error, else the last line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if re.search(r"error|exception|failed|not found|no such|refused|timed out", line, re.I):
-            return line[-300:]
-    return lines[-1][-300:] if lines else "no output"
+    found = next((line for line in reversed(lines)
+                  if re.search(r"error|exception|failed|not found|no such|refused|timed out", line, re.I)),
+                 lines[-1] if lines else "no output")
+    return found if len(found) <= 300 else found[:297] + "..."
 
 
 def run_part(cmd: list[str], *, timeout: float, log_file: Path, env: dict | None = None) -> tuple[int | None, str]:
