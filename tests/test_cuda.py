@@ -65,10 +65,11 @@ def test_gpu_training_uses_fused_adam_cudnn_benchmark_pinned_batches_and_channel
     _finite_step(trainer, batch)
 
 
-def test_compiled_cycle_gan_step_matches_eager_in_fp32(tmp_path):
-    """torch.compile changes the kernels, not the math: same first step as eager, within float error."""
-    eager = _trainer(tmp_path / "eager", "--seed", "3", model="cycle_gan", net="resnet_6blocks")
-    compiled = _trainer(tmp_path / "compiled", "--seed", "3", "--compile", model="cycle_gan", net="resnet_6blocks")
+def test_compiled_step_matches_eager_in_fp32(tmp_path):
+    """torch.compile changes the kernels, not the math: same first step as eager, within float error.
+    pix2pix (two networks, the cheaper compilation) without dropout, whose random masks would differ."""
+    eager = _trainer(tmp_path / "eager", "--seed", "3", "--no_dropout")
+    compiled = _trainer(tmp_path / "compiled", "--seed", "3", "--no_dropout", "--compile")
     compiled.raw_nets.load_state_dict(eager.raw_nets.state_dict())
     batch = next(iter(eager.loader))
     ours, theirs = _finite_step(compiled, batch), _finite_step(eager, batch)

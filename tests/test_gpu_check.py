@@ -90,3 +90,16 @@ def test_the_failed_row_names_the_last_error_line(tmp_path):
         timeout=30, log_file=log_file)
     assert code == 1
     assert gpu_check.failure(log_file, code, 30, out) == "FAILED (exit 1): error: CUDA out of memory"
+
+
+def test_the_gpu_rows_are_the_issue_set_and_the_bench_accepts_every_one():
+    from translate.bench.cli import build_parser
+    rows = gpu_check.bench_rows(dry_run=False)
+    parsed = [build_parser().parse_args(argv) for _label, argv, _compiled in rows]
+    seen = {(a.command, a.model, a.netG, a.netD, a.crop_size, a.batch_size, a.mixed_precision, a.channels_last,
+             a.compile) for a in parsed}
+    nets = [("cycle_gan", "resnet_9blocks", "basic"), ("pix2pix", "unet_256", "basic")]
+    assert seen == {(mode, *net, 256, batch, *config) for mode in ("train", "infer") for net in nets
+                    for batch in (1, 8) for config in (("no", False, False), ("bf16", True, True))}
+    assert all(a.device == "cuda" and a.baseline and a.json for a in parsed)
+    assert [compiled for _l, _a, compiled in rows] == [a.compile for a in parsed]
