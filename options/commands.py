@@ -12,6 +12,7 @@ torch out of its process to start seconds sooner, and importing options/ imports
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -239,6 +240,13 @@ def quality_table_parser(description: str, *, models: Iterable[str]) -> argparse
 
 
 
+def _regex(text: str) -> re.Pattern:
+    try:
+        return re.compile(text)
+    except re.error as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular expression: {err}") from None
+
+
 def gpu_check_parser(description: str, *, parts: Iterable[str]) -> argparse.ArgumentParser:
     """``scripts/gpu_check.sh`` (scripts/gpu_check.py)."""
     p = argparse.ArgumentParser(prog="scripts/gpu_check.sh", description=description,
@@ -255,9 +263,11 @@ def gpu_check_parser(description: str, *, parts: Iterable[str]) -> argparse.Argu
                    help="total time budget; a part that would start past it is reported FAILED, not run")
     p.add_argument("--tests_timeout", type=floats(1, 86400), default=120, help="seconds for pytest -m cuda")
     p.add_argument("--eager_timeout", type=floats(1, 86400), default=60, help="seconds per eager benchmark row")
-    p.add_argument("--compile_timeout", type=floats(1, 86400), default=120,
+    p.add_argument("--compile_timeout", type=floats(1, 86400), default=150,
                    help="seconds per compiled benchmark row (the compilation is part of its warm-up)")
     p.add_argument("--l1_timeout", type=floats(1, 86400), default=150, help="seconds for the L1 part")
+    p.add_argument("--rows", type=_regex, default=None, metavar="REGEX",
+                   help="only the benchmark rows whose configuration matches (e.g. 'compile', 'batch 8')")
     p.add_argument("--workdir", type=Path, default=None,
                    help="where the parts write their logs and runs (default: a temporary folder, removed after)")
     p.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")

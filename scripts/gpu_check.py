@@ -54,6 +54,21 @@ FAST = ("bf16 channels_last compile", ["--mixed_precision", "bf16", "--channels_
 DRY_FAST = ("bf16 channels_last", ["--mixed_precision", "bf16", "--channels_last"])
 
 
+NOTES = """\
+- bench: img/s of a full training step (G and D updates, every loss, the image pools) or of one
+  generator forward, images already in memory; classic way: the same networks the classic way
+  (fp32, eager, NCHW, stock instance norm, one image per generator call, a host sync per step,
+  Adam without foreach/fused) timed in alternating blocks in the same process; speedup = img/s over
+  the classic way's.  Fused Adam is on in both configurations (the Trainer's choice on CUDA).
+- peak MiB: CUDA max allocated over the first measured block, everything the process holds
+  (both runners); (growth): over what was allocated before.  On the CPU: peak RSS.
+- l1: val L1 of the final generator (fp32 eval) in [-1, 1] units; logged l1: mean of the training
+  term over the last 50 iterations; bf16 is FAILED when its val L1 is over 5% from fp32's.
+- s: wall seconds of the part (bench: of the row's process, the compilation included; the dry
+  run's rows share one process and show its mean).
+"""
+
+
 def log(message: str) -> None:
     print(f"[gpu_check] {message}", file=sys.stderr, flush=True)
 
@@ -91,14 +106,21 @@ def run_part(cmd: list[str], *, timeout: float, log_file: Path, env: dict | None
             out, _ = proc.communicate(timeout=timeout)
             return proc.returncode, out
         except subprocess.TimeoutExpired:
-            # The whole group: pytest's and the data loaders' children too.
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                out, _ = proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                out, _ = proc.communicate()
-            return None, out
+            return None, _stop(proc)
+        except BaseException:  # Ctrl-C or SIGTERM of this script: its own session would outlive it
+            _stop(proc)
+            raise
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    """End the part's whole process group (pytest's and the data loaders' children too); its stdout."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+    return out or ""
 
 
 def failure(log_file: Path, code: int | None, timeout: float, stdout: str = "") -> str:
@@ -151,12 +173,12 @@ def _test_counts(junit: Path) -> str:
 
 
 # ---- bench ------------------------------------------------------------------------
-def bench_rows(dry_run: bool) -> list[tuple[str, list[str], float]]:
-    """(label, python -m translate.bench argv, which timeout flag) for every row."""
+def bench_rows(dry_run: bool) -> list[tuple[str, list[str], bool]]:
+    """(label, python -m translate.bench argv, compiled?) for every row, in the table's order."""
     nets, batches = (DRY_NETS, DRY_BATCHES) if dry_run else (GPU_NETS, GPU_BATCHES)
     counts = DRY_COUNTS if dry_run else GPU_COUNTS
     common = (["--device", "cpu", "--ngf", "8", "--ndf", "8", "--threads", "1", "--peak_seconds", "0.05"]
-              if dry_run else ["--device", "cuda", "--peak_seconds", "1"])
+              if dry_run else ["--device", "cuda", "--peak_seconds", "0.5"])
     rows = []
     for mode in ("train", "infer"):
         for model, netG, netD, crop in nets:
@@ -203,7 +225,9 @@ def bench_row(label: str, result: dict, seconds: float) -> dict:
 
 
 def bench_part(args, clock: Clock, work: Path) -> list[dict]:
-    rows = bench_rows(args.dry_run)
+    rows = [r for r in bench_rows(args.dry_run) if args.rows is None or args.rows.search(r[0])]
+    if not rows:
+        return [row("bench", f"rows matching {args.rows.pattern!r}", "FAILED: no benchmark row matches --rows")]
     # The cheap rows first, so that a budget cut leaves the figures of most rows: eager ones,
     # then compiled inference, then compiled training (the longest compilations).
     order = sorted(range(len(rows)), key=lambda i: (rows[i][2], rows[i][1][0] == "train"))
@@ -223,8 +247,10 @@ def bench_part(args, clock: Clock, work: Path) -> list[dict]:
         for position, index in enumerate(group):
             label, _argv, _compiled = rows[index]
             result = results.get(position)
-            if result is None:  # the process died or ran out of time before this row
-                out_rows[index] = row("bench", label, failure(log_file, code or None, timeout, out))
+            if result is None and code == 0:
+                out_rows[index] = row("bench", label, f"FAILED: no result line; see {log_file.name}")
+            elif result is None:  # the process died or ran out of time before this row
+                out_rows[index] = row("bench", label, failure(log_file, code, timeout, out))
             elif "error" in result:
                 out_rows[index] = row("bench", label, f"FAILED: {result['error'][-300:]}", seconds=seconds)
             else:
@@ -267,6 +293,7 @@ def l1_part(args, clock: Clock, work: Path) -> list[dict]:
                f"--dataroot PATH, or fetch it with python -m datasets.download facades")
         return [row("l1", labels[p], why) for p in labels]
     out_json, log_file = work / "mixed_precision.json", work / "mixed_precision.log"
+    out_json.unlink(missing_ok=True)  # a reused --workdir: never report an old run
     cmd = [sys.executable, str(ROOT / "scripts" / "check_mixed_precision.py"), "--dataroot", str(dataroot),
            "--workdir", str(work / "mixed_precision"), "--iters", str(iters), "--precisions", "no", "bf16",
            "--device", "cpu" if args.dry_run else "cuda", "--out", str(out_json)]
@@ -303,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     args = gpu_check_parser(__doc__.split("\n")[0], parts=PARTS).parse_args(argv)
     if args.bench_worker is not None:
         return bench_worker(args.bench_worker)
+    # SIGTERM unwinds like Ctrl-C, so that run_part ends the running part's process group.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     clock = Clock(args.budget_s)
     with contextlib.ExitStack() as stack:
         work = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu_check-")))
@@ -313,9 +342,9 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"{part} ...")
                 rows += run(args, clock, work)
     failed = [r for r in rows if r["status"] != "ok"]
-    where = "dry run: tiny sizes on the CPU, not a measurement" if args.dry_run else "GPU"
+    where = "dry run: tiny sizes on the CPU, not a measurement" if args.dry_run else "on the GPU"
     device = next((r["device"] for r in rows if r.get("device")), "device: no benchmark row ran")
-    text = (f"# GPU check ({where})\n\n{device}\n\n{markdown(rows)}\n\n"
+    text = (f"# GPU check ({where})\n\n{device}\n\n{markdown(rows)}\n\n{NOTES}\n"
             f"total: {clock.elapsed():.0f} s of a {args.budget_s:.0f} s budget; "
             f"{len(failed)} of {len(rows)} rows FAILED\n")
     print(text, end="", flush=True)

@@ -103,3 +103,37 @@ def test_the_gpu_rows_are_the_issue_set_and_the_bench_accepts_every_one():
                     for batch in (1, 8) for config in (("no", False, False), ("bf16", True, True))}
     assert all(a.device == "cuda" and a.baseline and a.json for a in parsed)
     assert [compiled for _l, _a, compiled in rows] == [a.compile for a in parsed]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_sigterm_to_the_script_ends_the_running_part(tmp_path):
+    """Each part runs in its own session (so a time box can end its whole group): a stopped
+    script must end it too, or a benchmark would go on holding the GPU."""
+    import signal
+    import time
+    proc = subprocess.Popen([str(SCRIPT), "--dry_run", "--parts", "bench", "--workdir", str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline, part = time.monotonic() + 60, []
+    while not part and time.monotonic() < deadline:
+        time.sleep(0.2)
+        part = _children(proc.pid)
+    assert part, "the bench part never started"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    time.sleep(0.5)
+    for pid in part:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
