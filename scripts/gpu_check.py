@@ -289,7 +289,7 @@ def l1_part(args, clock: Clock, work: Path) -> list[dict]:
         dataroot = Path(args.dataroot) if args.dataroot else default_dataroot()
     missing = [s for s in ("train", "val") if not (dataroot / s).is_dir()]
     if missing:
-        why = (f"FAILED: no facades at {dataroot} (it has no {' or '.join(missing)}/ folder); pass "
+        why = (f"FAILED: no facades at {dataroot} (it has no {' or '.join(m + '/' for m in missing)} folder); pass "
                f"--dataroot PATH, or fetch it with python -m datasets.download facades")
         return [row("l1", labels[p], why) for p in labels]
     out_json, log_file = work / "mixed_precision.json", work / "mixed_precision.log"
