@@ -12,6 +12,7 @@ torch out of its process to start seconds sooner, and importing options/ imports
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Iterable
 
@@ -192,6 +193,10 @@ def check_mixed_precision_parser(description: str, *, root: Path, default_device
     p.add_argument("--dataroot", default=str(root.parent / "shared" / "datasets" / "facades"))
     p.add_argument("--workdir", type=Path, default=root / "checkpoints" / "mixed_precision_check")
     p.add_argument("--iters", type=int, default=300)
+    p.add_argument("--netG", default="unet_128", help="the pix2pix generator")
+    p.add_argument("--crop_size", type=SIDE, default=128, help="training and evaluation size (loaded at 286/256 of it)")
+    p.add_argument("--ngf", type=CHANNELS, default=64)
+    p.add_argument("--ndf", type=CHANNELS, default=64)
     p.add_argument("--precisions", nargs="+", default=["no", "bf16"], choices=["no", "bf16", "fp16"])
     p.add_argument("--device", default=default_device, choices=["cpu", "cuda"])
     p.add_argument("--no_channels_last", dest="channels_last", action="store_false",
@@ -233,3 +238,38 @@ def quality_table_parser(description: str, *, models: Iterable[str]) -> argparse
     p.add_argument("--out", default=None, help="markdown file to append the rows to")
     return p
 
+
+
+def _regex(text: str) -> re.Pattern:
+    try:
+        return re.compile(text)
+    except re.error as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular expression: {err}") from None
+
+
+def gpu_check_parser(description: str, *, parts: Iterable[str]) -> argparse.ArgumentParser:
+    """``scripts/gpu_check.sh`` (scripts/gpu_check.py)."""
+    p = argparse.ArgumentParser(prog="scripts/gpu_check.sh", description=description,
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--dry_run", action="store_true",
+                   help="tiny sizes on the CPU with facades-like images made on the spot: tests the script itself")
+    p.add_argument("--parts", nargs="+", choices=tuple(parts), default=list(parts), help="which parts to run")
+    p.add_argument("--dataroot", default=None,
+                   help="facades (train/ and val/) for the L1 part; default shared/datasets/facades inside "
+                        "or beside the checkout (--dry_run: images made in the work folder)")
+    p.add_argument("--l1_iters", type=ints(1, BIG), default=None,
+                   help="training iterations per precision in the L1 part (default 200; --dry_run 2)")
+    p.add_argument("--budget_s", type=floats(1, 86400), default=450,
+                   help="total time budget; a part that would start past it is reported FAILED, not run")
+    p.add_argument("--tests_timeout", type=floats(1, 86400), default=120, help="seconds for pytest -m cuda")
+    p.add_argument("--eager_timeout", type=floats(1, 86400), default=60, help="seconds per eager benchmark row")
+    p.add_argument("--compile_timeout", type=floats(1, 86400), default=150,
+                   help="seconds per compiled benchmark row (the compilation is part of its warm-up)")
+    p.add_argument("--l1_timeout", type=floats(1, 86400), default=150, help="seconds for the L1 part")
+    p.add_argument("--rows", type=_regex, default=None, metavar="REGEX",
+                   help="only the benchmark rows whose configuration matches (e.g. 'compile', 'batch 8')")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="where the parts write their logs and runs (default: a temporary folder, removed after)")
+    p.add_argument("--out", type=Path, default=None, help="also write the table to this markdown file")
+    p.add_argument("--bench_worker", default=None, help=argparse.SUPPRESS)  # internal: rows to run in this process
+    return p

@@ -34,13 +34,18 @@ from translate._checkout import import_from_checkout  # noqa: E402
 from translate.inference.loading import load_generators  # noqa: E402
 from translate.visualize.loss_log import read_jsonl  # noqa: E402
 
-NET = ["--model", "pix2pix", "--netG", "unet_128", "--direction", "BtoA"]
+def net_flags(args) -> list[str]:
+    """The networks both precisions train (pix2pix unet_128 at 128x128 unless the flags say otherwise)."""
+    return ["--model", "pix2pix", "--netG", args.netG, "--direction", "BtoA", "--ngf", str(args.ngf),
+            "--ndf", str(args.ndf)]
 
 
 def train(args, precision: str) -> tuple[Path, float]:
     name = f"mp_{precision}"
     argv = ["--dataroot", args.dataroot, "--name", name,
-            "--checkpoints_dir", str(args.workdir), *NET, "--load_size", "143", "--crop_size", "128",
+            "--checkpoints_dir", str(args.workdir), *net_flags(args),
+            # The classic facades recipe: load 286 and crop 256, here scaled to the crop size.
+            "--load_size", str(round(args.crop_size * 286 / 256)), "--crop_size", str(args.crop_size),
             "--max_iters", str(args.iters), "--seed", str(args.seed), "--mixed_precision", precision,
             "--display_id", "0", "--no_html", "--print_freq", "1", "--num_threads", str(args.num_threads),
             "--save_latest_freq", "100000", "--gpu_ids", "0" if args.device == "cuda" else "-1"]
@@ -77,8 +82,9 @@ def logged_l1(run_dir: Path, last: int = 50) -> float:
 @torch.no_grad()
 def val_l1(args, run_dir: Path) -> float:
     datasets = import_from_checkout("datasets")
-    cfg = parse_test_options(["--dataroot", args.dataroot, *NET, "--phase", args.phase, "--load_size", "128",
-                              "--crop_size", "128", "--gpu_ids", "-1", "--name", run_dir.name,
+    size = str(args.crop_size)
+    cfg = parse_test_options(["--dataroot", args.dataroot, *net_flags(args), "--phase", args.phase,
+                              "--load_size", size, "--crop_size", size, "--gpu_ids", "-1", "--name", run_dir.name,
                               "--checkpoints_dir", str(args.workdir)])
     loaded = load_generators(run_dir, "latest", model="pix2pix", net=cfg.net)
     gen = loaded.generators["gen_ab"].float().eval()
@@ -107,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                               "train_seconds": seconds}
     ref = results["no"]
     ok = True
-    print(f"\npix2pix unet_128 128x128 facades BtoA, {args.iters} iterations, seed {args.seed}, "
+    print(f"\npix2pix {args.netG} {args.crop_size}x{args.crop_size} facades BtoA, {args.iters} iterations, seed {args.seed}, "
           f"{args.device}, channels_last={args.channels_last}; L1 in [-1, 1] units")
     print(f"| precision | val L1 ({args.phase}, fp32 eval) | vs fp32 | "
           f"logged l1, last 50 it | vs fp32 | train s |")
