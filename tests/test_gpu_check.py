@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gpu_check.sh"
 sys.path.insert(0, str(ROOT / "scripts"))
 import gpu_check  # noqa: E402
+from processes import children  # noqa: E402
 
 NUMBER = r"\d+(?:\.\d+)?"
 
@@ -105,18 +106,6 @@ def test_the_gpu_rows_are_the_issue_set_and_the_bench_accepts_every_one():
     assert [compiled for _l, _a, compiled in rows] == [a.compile for a in parsed]
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_sigterm_to_the_script_ends_the_running_part(tmp_path):
@@ -129,7 +118,7 @@ def test_sigterm_to_the_script_ends_the_running_part(tmp_path):
     deadline, part = time.monotonic() + 60, []
     while not part and time.monotonic() < deadline:
         time.sleep(0.2)
-        part = _children(proc.pid)
+        part = children(proc.pid)
     assert part, "the bench part never started"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from imaging import make_paired, random_image
+from processes import children
 from translate import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,18 +221,6 @@ def test_export_stops_without_leaving_a_file(tmp_path, small_run, delay):
     assert not output.exists() and not (output.parent.exists() and any(output.parent.iterdir()))
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
-
-
 def _rank_of(pid: int) -> int | None:
     try:
         env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -258,7 +247,7 @@ def test_two_processes_agree_on_the_step_to_stop_at(tmp_path, to_group):
             "--checkpoints_dir", str(tmp_path / "ck"), *TINY, "--num_threads", "1", "--save_latest_freq", "1000000"]
     run = Run(tmp_path, argv, "ddp")
     run.wait_until(lambda: _steps_logged(run_dir) >= 3, "3 training steps", timeout=240)
-    rank1 = [p for p in _children(run.proc.pid) if _rank_of(p) == 1]
+    rank1 = [p for p in children(run.proc.pid) if _rank_of(p) == 1]
     assert rank1, "rank 1 not found"
     if to_group:
         run.signal_group(signal.SIGINT)
