@@ -108,10 +108,9 @@ def classic_run_defaults(run_dir: Path) -> dict:
 
 def _gpu_ids(text: str) -> tuple[int, ...]:
     try:
-        ids = tuple(int(t) for t in str(text).split(",") if t.strip() != "")
-    except ValueError:
-        raise OptionsError(f"--gpu_ids {text!r}: give comma-separated integers, or -1 for the CPU") from None
-    return tuple(i for i in ids if i >= 0)
+        return tuple(devices.gpu_list(str(text)))
+    except devices.DeviceError as err:
+        raise OptionsError(str(err)) from None
 
 
 def _generator_multiple(o) -> int:

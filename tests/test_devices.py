@@ -30,7 +30,7 @@ def test_autocast_runs_a_convolution_in_bf16_on_the_cpu_and_no_is_float32():
         assert conv(x).dtype == torch.float32
 
 
-@pytest.mark.parametrize("gpu_ids, ids", [("0", [0]), ("1,0", [1, 0]), ("-1", []), ("", []), ((2,), [2]),
+@pytest.mark.parametrize("gpu_ids, ids", [("0", [0]), ("1,0", [1, 0]), ("1,-1,2", [1, 2]), ("-1", []), ("", []), ((2,), [2]),
                                           ((), []), (None, [])])
 def test_gpu_ids_parse_as_the_classic_flag(gpu_ids, ids):
     assert devices.gpu_list(gpu_ids) == ids

@@ -33,7 +33,8 @@ class DeviceError(ValueError):
 
 
 def gpu_list(gpu_ids: str | Sequence[int] | None) -> list[int]:
-    """``"0,1"`` -> [0, 1]; ``"-1"``, ``""``, None -> [] (the CPU).  Negative ids end the list."""
+    """``"0,1"`` -> [0, 1]; ``"-1"``, ``""``, None -> [] (the CPU).  Negative ids are dropped, as
+    the classic code does.  The one parser of --gpu_ids (options/ keeps its result in RunConfig)."""
     if gpu_ids is None:
         return []
     if isinstance(gpu_ids, str):
@@ -44,12 +45,7 @@ def gpu_list(gpu_ids: str | Sequence[int] | None) -> list[int]:
                               f"or -1 for the CPU") from None
     else:
         ids = [int(i) for i in gpu_ids]
-    wanted = []
-    for i in ids:
-        if i < 0:
-            break
-        wanted.append(i)
-    return wanted
+    return [i for i in ids if i >= 0]
 
 
 def wants_gpu(gpu_ids: str | Sequence[int] | None) -> bool:
