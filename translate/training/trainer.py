@@ -23,7 +23,7 @@ from options import TrainConfig, format_options
 from translate import checkpoint as ckpt
 from translate import devices, files
 from translate import stop_signals
-from translate.training import run_lock
+from translate.training import resume, run_lock
 from translate._checkout import import_from_checkout
 from translate.training.image_pool import ImagePool
 from translate.networks import build_networks
@@ -61,7 +61,7 @@ class Trainer:
         self.epoch, self.epoch_iter, self.total_iters, self.steps, self.bad_steps = cfg.optim.epoch_count, 0, 0, 0, 0
         self.best = None   # {"metric", "value", "total_iters"} of ckpt_best (--save_best)
         if cfg.run.continue_train:
-            self._resume()
+            resume.resume(self)
         self.display = None
         self._stop, self.stop_signal = None, None   # fit(): the stop request and the signal that stopped it
         self.validator = self._build_validator()
@@ -341,72 +341,13 @@ class Trainer:
         if self.cfg.run.continue_train:   # the plot goes on from the checkpoint, not from empty
             self.display.restore_history(self.epoch - 1 + self.epoch_iter / max(len(self.dataset), 1))
 
-    def training_state(self) -> dict:
-        return {
-            "epoch": self.epoch, "epoch_iter": self.epoch_iter, "total_iters": self.total_iters,
-            "steps": self.steps, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-            "sched_g": self.sched_g.state_dict(), "sched_d": self.sched_d.state_dict(),
-            "pools": {d: p.state_dict() for d, p in self.pools.items()}, "rng": capture_rng(),
-            # fp16's loss scale (Accelerate's GradScaler); None in fp32 and bf16.
-            "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler else None,
-            "best": self.best,
-        }
-
     def save(self, label: str) -> None:
         self.accelerator.wait_for_everyone()
         if self.is_main:
             nets = dict(self.raw_nets.items()) | {f"ema_{n}": ema.shadow_module for n, ema in self.emas.items()}
             ckpt.save_checkpoint(self.run_dir, label, nets, self.cfg.to_dict(),
-                                 self.training_state(), model=self.cfg.run.model)
+                                 resume.training_state(self), model=self.cfg.run.model)
         self.accelerator.wait_for_everyone()
-
-    def _resume(self) -> None:
-        label = self.cfg.run.epoch
-        found = ckpt.find_intact_checkpoint(self.run_dir, label, with_state=True)  # falls back if damaged
-        if found is None:
-            self._resume_classic(label)
-            return
-        weights, _ = ckpt.load_checkpoint(found)
-        for name, net in self.raw_nets.items():
-            if name not in weights:
-                raise ckpt.CheckpointError(f"{found} has no weights for {name}; was it saved by another --model?")
-            ckpt.load_into(net, weights[name], f"{found} [{name}]")
-        for name, ema in self.emas.items():   # a run that had no EMA yet starts it from the weights
-            ckpt.load_into(ema.shadow_module, weights.get(f"ema_{name}", weights[name]), f"{found} [ema_{name}]")
-        state = ckpt.load_training_state(found)
-        if state is None:
-            return
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.sched_g.load_state_dict(state["sched_g"])
-        self.sched_d.load_state_dict(state["sched_d"])
-        for d, pool in self.pools.items():
-            if d in state["pools"]:
-                pool.load_state_dict(state["pools"][d], device=self.device)
-        if state.get("scaler") and self.accelerator.scaler:
-            self.accelerator.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.epoch_iter = state["epoch"], state["epoch_iter"]
-        self.total_iters, self.steps = state["total_iters"], state["steps"]
-        restore_rng(state["rng"])
-        self.best = state.get("best")
-        if self.is_main:
-            print(f"Resumed from {found}: epoch {self.epoch}, iteration {self.total_iters}")
-
-    def _resume_classic(self, label: str) -> None:
-        """Weights only, from classic <label>_net_*.pth files (as the classic code resumes)."""
-        names = self.spec.classic_names
-        paths = {n: self.run_dir / f"{label}_net_{c}.pth" for n, c in names.items() if n in self.raw_nets}
-        if not paths or not all(p.exists() for p in paths.values()):
-            raise ckpt.CheckpointError(
-                f"--continue_train: no checkpoint '{label}' in {self.run_dir} (looked for ckpt_{label}/ and "
-                f"{label}_net_*.pth). Check --name, --checkpoints_dir and --epoch.")
-        for name, path in paths.items():
-            ckpt.load_into(self.raw_nets[name], ckpt.load_classic_state_dict(path), str(path))
-        for name, ema in self.emas.items():
-            ema.shadow_module.load_state_dict(self.raw_nets[name].state_dict())
-        if self.is_main:
-            print(f"Loaded classic weights {label}_net_*.pth; optimizers start fresh at epoch {self.epoch}")
-
 
     # ---- validation (--val_freq, --save_best; translate/metrics) --------
     def _build_validator(self):
