@@ -81,7 +81,7 @@ def cached(ck: Path, name="res") -> list[Path]:
 @pytest.mark.slow   # three quantizations, ~12 s on 2 cores
 def test_int8_translates_every_image_close_to_fp32_and_reuses_its_cache(ck, folder, tmp_path, capsys):
     assert translate(ck, folder, tmp_path / "int8") == 0
-    assert "quantizing resnet_6blocks" in capsys.readouterr().err
+    assert "quantizing the ResnetGenerator" in capsys.readouterr().err
     assert main([str(folder), "--name", "res", "--checkpoints_dir", str(ck), "--output", str(tmp_path / "fp32"),
                  "--gpu_ids", "-1", "--no_progress", "--num_workers", "0"]) == 0
     outs = sorted(p.relative_to(tmp_path / "int8").as_posix() for p in (tmp_path / "int8").rglob("*.png"))
@@ -177,3 +177,14 @@ def test_export_int8_without_a_calibration_folder_says_what_to_give(ck, capsys):
     assert export_main(["--name", "res", "--checkpoints_dir", str(ck), "--format", "onnx", "--int8"]) == 2
     err = capsys.readouterr().err
     assert "--int8 needs --calibration_dir" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow   # a quantization and four timed passes
+def test_benchmark_reports_int8_against_fp32_on_the_same_files(ck, folder, tmp_path, capsys):
+    assert translate(ck, folder, tmp_path / "out", "--benchmark", "--batch_size", "2") == 0
+    lines = capsys.readouterr().out.splitlines()
+    int8_line = [line for line in lines if line.startswith("int8 pipeline:")]
+    assert len(int8_line) == 1 and "against fp32 pipeline" in int8_line[0] and "dB PSNR" in int8_line[0]
+    for kind in ("naive", "fast", "int8"):
+        assert len(list((tmp_path / "out" / kind).rglob("*.png"))) == 5
+    assert folder_psnr(tmp_path / "out" / "int8", tmp_path / "out" / "fast") > MIN_PSNR_DB

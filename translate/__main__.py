@@ -4,6 +4,7 @@ The run's saved config rebuilds its networks, so no network flag is needed.
 See translate/inference/folder.py for the pipeline and translate/inference/tiling.py for
 how images of any size (and huge ones, with --tile) go through the generator.
 ``--benchmark`` times the same folder with a naive loop and with the pipeline.
+``--int8`` runs an int8 copy of the generator in ONNX Runtime (translate/inference/int8.py).
 """
 from __future__ import annotations
 

@@ -214,9 +214,10 @@ def int8_generator(generator: nn.Module, *, run_dir: str | Path, epoch: str, dir
     if cached.exists():
         say(f"--int8: using the cached int8 model {cached}")
     else:
-        say(f"--int8: quantizing {network_name(generator)} (calibration: {len(paths)} image(s) of "
+        say(f"--int8: quantizing the {type(generator).__name__} (calibration: {len(paths)} image(s) of "
             f"{calibration_dir}); cached as {cached}")
         batches = calibration_batches(paths, generator, in_channels, preprocess=preprocess, load_size=load_size)
         quantize(generator, batches, cached, in_channels=in_channels)
         remove_stale(cached)
     return OnnxGenerator(cached, size_multiple=size_multiple(generator), min_side=smallest_side(generator))
+
