@@ -81,7 +81,8 @@ def cached(ck: Path, name="res") -> list[Path]:
 @pytest.mark.slow   # three quantizations, ~12 s on 2 cores
 def test_int8_translates_every_image_close_to_fp32_and_reuses_its_cache(ck, folder, tmp_path, capsys):
     assert translate(ck, folder, tmp_path / "int8") == 0
-    assert "quantizing the ResnetGenerator" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "quantizing the ResnetGenerator" in err and "dB PSNR" in err
     assert main([str(folder), "--name", "res", "--checkpoints_dir", str(ck), "--output", str(tmp_path / "fp32"),
                  "--gpu_ids", "-1", "--no_progress", "--num_workers", "0"]) == 0
     outs = sorted(p.relative_to(tmp_path / "int8").as_posix() for p in (tmp_path / "int8").rglob("*.png"))
