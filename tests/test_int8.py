@@ -146,6 +146,7 @@ def test_vit_siren_falls_back_to_float_with_a_message(tmp_path, folder, capsys):
     assert len(list((tmp_path / "out").rglob("*.png"))) == 5 and not cached(ck, "vit")
 
 
+@pytest.mark.slow   # an export and a quantization, ~9 s
 def test_export_int8_loads_in_onnxruntime_and_matches_fp32(ck, folder, tmp_path, capsys):
     import onnxruntime
     out = tmp_path / "g.onnx"
