@@ -47,8 +47,25 @@ def translate_parser(save_formats: Iterable[str], preprocess: Iterable[str]) -> 
                    help="accept images up to this size (PIL refuses ~89 MP as decompression bombs)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     p.add_argument("--benchmark", action="store_true",
-                   help="time a naive loop and the pipeline on DIR (outputs in OUTDIR/naive, OUTDIR/fast)")
+                   help="time a naive loop and the pipeline on DIR (outputs in OUTDIR/naive, OUTDIR/fast); "
+                        "with --int8 also the int8 pipeline (OUTDIR/int8)")
+    add_int8_flags(p, "DIR")
     return p
+
+
+CALIBRATION = ints(1, 100000)   # --calibration: images the int8 activation ranges are measured on
+
+
+def add_int8_flags(p: FlagParser, default_folder: str | None) -> None:
+    """--int8 and its calibration flags (python -m translate, python -m translate.export)."""
+    p.add_argument("--int8", action="store_true",
+                   help="int8 inference on the CPU (ONNX Runtime static quantization: int8 convolutions, "
+                        "norms and tanh in float); the int8 model is cached next to the checkpoint")
+    p.add_argument("--calibration", type=CALIBRATION, default=16,
+                   help="--int8: images to measure the activation ranges on")
+    p.add_argument("--calibration_dir", default=None,
+                   help=f"--int8: folder of calibration images (default: {default_folder})" if default_folder
+                   else "--int8: folder of calibration images (required with --int8)")
 
 
 def export_parser(description: str) -> FlagParser:
@@ -59,7 +76,9 @@ def export_parser(description: str) -> FlagParser:
     p.add_argument("--format", choices=("onnx", "torchscript"), required=True)
     p.add_argument("--dynamic_size", action="store_true", help="accept any height and width (multiples)")
     p.add_argument("--size", type=SIDE, default=None, help="example height and width; default the crop size")
-    p.add_argument("--output", default=None, help="default checkpoints_dir/name/generator_<direction>.onnx|.pt")
+    p.add_argument("--output", default=None, help="default checkpoints_dir/name/generator_<direction>.onnx|.pt "
+                   "(with --int8: generator_<direction>_int8.onnx)")
+    add_int8_flags(p, None)
     return p
 
 

@@ -4,6 +4,7 @@ The run's saved config rebuilds its networks, so no network flag is needed.
 See translate/inference/folder.py for the pipeline and translate/inference/tiling.py for
 how images of any size (and huge ones, with --tile) go through the generator.
 ``--benchmark`` times the same folder with a naive loop and with the pipeline.
+``--int8`` runs an int8 copy of the generator in ONNX Runtime (translate/inference/int8.py).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from translate.inference.tiling import Runner
 from translate.inference.folder import (PREPROCESS, SAVE_FORMATS, FolderError, FolderOptions, Summary,
                                         translate_folder)
 from translate.inference.folder_benchmark import benchmark
+from translate.inference.int8 import int8_generator
 
 import_from_checkout("options")
 from options.commands import translate_parser  # noqa: E402
@@ -80,14 +82,29 @@ def main(argv: list[str] | None = None) -> int:
                        tile_overlap=args.tile_overlap)
         print(f"translating with {run.description}", file=sys.stderr)
         devices.warn_if_emulated(compute["device"], args.mixed_precision)
+        quantized = None
+        if args.int8:   # ONNX Runtime on the CPU: the PyTorch compute flags do not apply to it
+            quantized = int8_generator(run.module, run_dir=Path(args.checkpoints_dir) / args.name, epoch=args.epoch,
+                                       direction=run.direction, in_channels=run.in_channels,
+                                       calibration_dir=args.calibration_dir or args.input_dir,
+                                       calibration=args.calibration, preprocess=args.preprocess,
+                                       load_size=args.load_size, say=lambda m: print(m, file=sys.stderr))
+            quantized = None if quantized is run.module else quantized   # None: no int8 path, float
         if args.benchmark:
-            result = benchmark(run.module, opts, run.in_channels, **compute)
+            result = benchmark(run.module, opts, run.in_channels, int8=quantized, **compute)
             runs = " and ".join(f"{r:.3f}" for r in result["naive_runs"])
             print(f"naive loop: {result['naive_images_per_s']:.3f} images/s ({runs}); pipeline: "
                   f"{result['fast_images_per_s']:.3f} images/s; speed-up {result['speedup']:.2f}x "
                   f"({result['images']} images, {result['device']}, {result['torch_threads']} torch threads)")
+            if "int8_images_per_s" in result:
+                runs = " and ".join(f"{r:.3f}" for r in result["fast_runs"])
+                print(f"int8 pipeline: {result['int8_images_per_s']:.3f} images/s against fp32 pipeline "
+                      f"{result['fast_images_per_s']:.3f} ({runs}): {result['int8_speedup']:.2f}x; "
+                      f"int8 vs fp32 outputs {result['int8_psnr_db']:.1f} dB PSNR")
             return 1 if result["failed"] else 0
-        summary = translate_folder(Runner(run.module, **compute), opts, run.in_channels)
+        if quantized is not None:
+            compute = dict(device="cpu", tile=args.tile, tile_overlap=args.tile_overlap)
+        summary = translate_folder(Runner(quantized or run.module, **compute), opts, run.in_channels)
     except (CheckpointError, FolderError, ValueError) as err:
         print(f"translate: error: {err}", file=sys.stderr)
         return 2

@@ -33,6 +33,7 @@ from options.commands import export_parser  # noqa: E402  (needs the checkout on
 from translate.checkpoint import CheckpointError  # noqa: E402
 from translate.files import OutputError, check_writable_file  # noqa: E402
 from translate.nets.generators import size_multiple, smallest_side  # noqa: E402
+from translate.inference.int8 import Int8Error  # noqa: E402
 from translate.inference.loading import RunGenerator, load_run_generator  # noqa: E402,F401  (re-exported)
 
 class ExportError(RuntimeError):
@@ -136,9 +137,44 @@ def build_parser():
     return export_parser(__doc__.split("\n")[0])
 
 
+def export_int8(args, run) -> tuple[Path, float]:
+    """``--int8``: the cached int8 model (int8.py; made first if needed) copied to the output.
+
+    Returns the file and the PSNR of its output against PyTorch's fp32 on a calibration image.
+    """
+    from translate import files
+    from translate.inference import int8
+    if args.format != "onnx":
+        raise ExportFlagError("--int8 writes ONNX only: use --format onnx")
+    if not args.calibration_dir:
+        raise ExportFlagError("--int8 needs --calibration_dir: a folder of images like the ones to translate")
+    output = Path(args.output or Path(args.checkpoints_dir) / args.name / f"generator_{run.direction}_int8.onnx")
+    check_writable_file(output, "--output")
+    quantized = int8.int8_generator(run.module, run_dir=Path(args.checkpoints_dir) / args.name, epoch=args.epoch,
+                                    direction=run.direction, in_channels=run.in_channels,
+                                    calibration_dir=args.calibration_dir, calibration=args.calibration,
+                                    say=lambda m: print(m, file=sys.stderr))
+    if quantized is run.module:
+        raise ExportFlagError(f"{int8.network_name(run.module)} has no int8 path; export it without --int8")
+    files.write_bytes(output, quantized.path.read_bytes())
+    sample = int8.calibration_batches(int8.calibration_images(args.calibration_dir, 1), run.module,
+                                      run.in_channels)[0]
+    check = int8.OnnxGenerator(output, size_multiple=quantized.size_multiple, min_side=quantized.min_side)
+    with torch.no_grad():
+        return output, int8.psnr(check(sample), run.module.eval()(sample))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.int8:
+            if args.output:
+                check_writable_file(args.output, "--output")
+            run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)
+            output, db = export_int8(args, run)
+            print(f"wrote {output}: int8 {run.description}, input N x {run.in_channels} x H x W in [-1, 1] "
+                  f"(H, W multiples of {size_multiple(run.module)}); {db:.1f} dB PSNR against PyTorch fp32")
+            return 0
         if args.output:  # before loading: the file must be writable
             check_writable_file(args.output, "--output")
         run = load_run_generator(args.checkpoints_dir, args.name, args.epoch, args.direction)
@@ -149,9 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         diff = export_generator(run.module, output, args.format, in_channels=run.in_channels, size=size,
                                 dynamic_size=args.dynamic_size,
                                 meta={"run": args.name, "epoch": args.epoch, "generator": run.description})
-    except (CheckpointError, ExportError, OutputError) as err:
+    except (CheckpointError, ExportError, OutputError, Int8Error) as err:
         print(f"translate.inference.export: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, (ExportFlagError, OutputError)) else 1
+        return 2 if isinstance(err, (ExportFlagError, OutputError, Int8Error)) else 1
     multiple = size_multiple(run.module)
     shape = (f"H x W multiples of {multiple}, from {smallest_side(run.module)} px"
              if args.dynamic_size else f"{size} x {size}")

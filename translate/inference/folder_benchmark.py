@@ -13,7 +13,7 @@ from translate.inference.tiling import Runner, translate_padded
 
 
 def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int, *,
-              device: str = "cpu", **runner_options) -> dict:
+              device: str = "cpu", int8: torch.nn.Module | None = None, **runner_options) -> dict:
     """Images/s of a naive loop and of ``translate_folder`` with ``opts``, on the same files.
 
     ``runner_options`` are tiling.Runner's (mixed_precision, channels_last, compile, tile, ...).
@@ -21,6 +21,9 @@ def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int,
     Naive: one image at a time, decoded, translated in fp32 and saved in line.
     Both get an untimed warm-up pass (one-time kernel set-up, torch.compile).
     Outputs go to OUTDIR/naive and OUTDIR/fast.
+
+    ``int8`` (an int8.OnnxGenerator): its pipeline (OUTDIR/int8) is timed between two fp32
+    pipeline runs, and the PSNR of its outputs against the fp32 ones is reported.
     """
     jobs, _ = plan_jobs(opts)
     if not jobs:
@@ -50,10 +53,29 @@ def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int,
     runner(first[None].expand(opts.batch_size, -1, -1, -1))
     summary = translate_folder(runner, fast_opts, in_channels)
     fast = summary.translated / summary.seconds
+    extra = {}
+    if int8 is not None:
+        extra = _int8_rates(int8, runner, opts, fast_opts, in_channels, first)
+        fast = 2 / (1 / fast + 1 / extra["fast_runs"][1])
+        extra["fast_runs"] = (summary.translated / summary.seconds, extra["fast_runs"][1])
+        extra["int8_speedup"] = extra["int8_images_per_s"] / fast
     # The naive loop runs before and after the pipeline, so that a shared machine's
     # load drifting during the run shows as a spread instead of skewing the ratio.
     after = naive_rate()
     naive = 2 / (1 / before + 1 / after)  # per-image times averaged
     return {"images": len(jobs), "naive_images_per_s": naive, "naive_runs": (before, after),
             "fast_images_per_s": fast, "speedup": fast / naive, "failed": len(summary.failed),
-            "torch_threads": torch.get_num_threads(), "device": device}
+            "torch_threads": torch.get_num_threads(), "device": device, **extra}
+
+
+def _int8_rates(int8, runner, opts, fast_opts, in_channels, first) -> dict:
+    """The int8 pipeline's images/s, then the fp32 pipeline's again (drift), and the outputs' PSNR."""
+    from translate.inference.int8 import psnr
+    int8_runner = Runner(int8, tile=runner.tile, tile_overlap=runner.tile_overlap)
+    int8_runner(first[None].expand(opts.batch_size, -1, -1, -1))   # warm-up
+    int8_opts = dataclasses.replace(fast_opts, output_dir=str(Path(opts.output_dir) / "int8"))
+    summary = translate_folder(int8_runner, int8_opts, in_channels)
+    again = translate_folder(runner, fast_opts, in_channels)
+    a, b = runner(first[None]), int8_runner(first[None])
+    return {"int8_images_per_s": summary.translated / summary.seconds, "int8_psnr_db": psnr(a, b),
+            "fast_runs": (None, again.translated / again.seconds), "failed_int8": len(summary.failed)}

@@ -1,0 +1,237 @@
+"""int8 inference on the CPU: post-training static quantization with ONNX Runtime (``--int8``).
+
+The generator is exported to ONNX (any height and width, export.py), then
+``onnxruntime.quantization.quantize_static`` rewrites it:
+
+    Conv                 int8 weights, one scale per output channel; uint8 activations
+                         (QOperator format: QLinearConv, ONNX Runtime's int8 kernel)
+    everything else      float32: instance / batch norm, ReLU, reflection padding,
+                         ConvTranspose (no int8 kernel in ONNX Runtime's CPU provider
+                         for it), skip concatenations, tanh
+
+Activation ranges come from running the float model on ``--calibration N`` images
+(min / max of each tensor).  The result is cached next to the checkpoint as
+``int8_<epoch>_<direction>_<key>.onnx``, the key a hash of the checkpoint file's
+SHA-256, the calibration images (paths, sizes, times), the preprocessing and the
+ONNX Runtime version: a second run with the same settings loads it in a second,
+a new checkpoint (training went on) makes a new one.
+
+Why ONNX Runtime and not PyTorch's PT2E quantization: PT2E's x86 path lowers to
+int8 kernels only through torch.compile (inductor and a C++ compiler on the
+user's machine); ONNX Runtime ships prebuilt int8 convolutions (MLAS) for AVX2.
+PT2E was not measured.
+
+Where the time goes (ONNX Runtime's profiler, resnet_9blocks, 4 x 256 x 256, 2 threads):
+QLinearConv 67%, the float ConvTranspose 10%, InstanceNormalization 7%, the
+quantize / dequantize steps around each convolution 7%, layout transposes 4%,
+Pad 3%.  Without VNNI (AVX2 only) an int8 multiply-add takes two instructions
+(vpmaddubsw + vpmaddwd), so int8 convolutions are at best about 2x fp32 ones here,
+and the float third of the graph stays as it is.
+
+Generators whose arithmetic int8 does not keep (ViT-SIREN: sine activations of
+high frequency, attention) are not quantized: they run in float32 with a
+one-line message naming the network.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from translate import files
+from translate.nets.generators import GENERATORS, size_multiple, smallest_side
+from translate.nets.generators.resnet import ResnetGenerator
+from translate.nets.generators.unet import UnetGenerator
+
+QUANTIZABLE = (ResnetGenerator, UnetGenerator)   # convolution networks: int8 keeps them
+CACHE_VERSION = 1                                 # bump when the recipe below changes
+QUANTIZED_OPS = ["Conv"]                          # the rest stays float32 (module docstring)
+
+
+class Int8Error(ValueError):
+    """The int8 model could not be made as asked; the message says what to change."""
+
+
+def network_name(generator: nn.Module) -> str:
+    """The --netG name(s) of ``generator``'s class, for messages."""
+    names = [n for n, entry in GENERATORS.items() if getattr(entry, "func", entry) is type(generator)]
+    return "/".join(sorted(names)) or type(generator).__name__
+
+
+def float_reason(generator: nn.Module) -> str | None:
+    """Why ``generator`` is not quantized (None: it is)."""
+    if isinstance(generator, QUANTIZABLE):
+        return None
+    return (f"--int8: {network_name(generator)} has no int8 path (its sine and attention layers lose "
+            f"too much in int8); translating in float32")
+
+
+class OnnxGenerator(nn.Module):
+    """An ONNX Runtime session that stands in for the generator in tiling.Runner.
+
+    N x C x H x W float32 in, the same out; H and W multiples of the generator's.
+    """
+
+    def __init__(self, path: str | Path, *, size_multiple: int, min_side: int, threads: int | None = None):
+        super().__init__()
+        import onnxruntime
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.size_multiple, self.min_side, self.path = size_multiple, min_side, Path(path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(x.detach().float().cpu().numpy())
+        return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader protocol over a list of N x C x H x W arrays."""
+
+    def __init__(self, name: str, batches: list[np.ndarray]):
+        self.name, self.batches = name, iter(batches)
+
+    def get_next(self):
+        batch = next(self.batches, None)
+        return None if batch is None else {self.name: batch}
+
+    def rewind(self):  # not needed for min/max calibration, part of the protocol
+        pass
+
+
+def quantize(generator: nn.Module, calibration: Iterable[torch.Tensor], output: str | Path, *,
+             in_channels: int, progress: Callable[[str], None] | None = None) -> Path:
+    """Write the int8 ONNX model of ``generator`` to ``output`` (atomically).
+
+    ``calibration``: N x C x H x W tensors in [-1, 1], H and W multiples of the generator's.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from translate.inference.export import export_generator
+    batches = [np.ascontiguousarray(t.float().numpy()) for t in calibration]
+    if not batches:
+        raise Int8Error("--int8 needs at least one calibration image (--calibration N, --calibration_dir)")
+    with tempfile.TemporaryDirectory(prefix="int8-") as tmp:
+        fp32, prepared = Path(tmp) / "fp32.onnx", Path(tmp) / "prepared.onnx"
+        export_generator(generator, fp32, "onnx", in_channels=in_channels, dynamic_size=True,
+                         size=max(smallest_side(generator), 4 * size_multiple(generator)))
+        # Shape inference and graph clean-up first, as onnxruntime's quantization guide asks.
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        if progress:
+            progress(f"calibrating on {len(batches)} image(s)")
+
+        def write(tmp_name: str) -> None:
+            quantize_static(str(prepared), tmp_name, _Calibration("image", batches),
+                            quant_format=QuantFormat.QOperator, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            op_types_to_quantize=QUANTIZED_OPS)
+        return files.write_with(output, write)
+
+
+def checkpoint_files(run_dir: Path, epoch: str) -> list[Path]:
+    """The weight files of checkpoint ``epoch``: ours (weights.safetensors) or the classic .pth files."""
+    from translate.checkpoint import find_checkpoint
+    ours = find_checkpoint(run_dir, epoch)
+    if ours is not None:
+        return [ours / "weights.safetensors"]
+    return sorted(run_dir.glob(f"{epoch}_net_*.pth"))
+
+
+def cache_path(run_dir: Path, epoch: str, direction: str, calibration_paths: list[str], settings: dict) -> Path:
+    """Where the int8 model for these weights and calibration settings lives."""
+    import onnxruntime
+    weights = checkpoint_files(run_dir, epoch)
+    if not weights:
+        raise Int8Error(f"no checkpoint files for epoch {epoch} in {run_dir}")
+    images = []
+    for path in calibration_paths:
+        stat = os.stat(path)
+        images.append([os.path.abspath(path), stat.st_size, stat.st_mtime_ns])
+    key = {"version": CACHE_VERSION, "onnxruntime": onnxruntime.__version__, "direction": direction,
+           "weights": [files.sha256_of(p) for p in weights], "images": images, **settings}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return run_dir / f"int8_{epoch}_{direction}_{digest}.onnx"
+
+
+def remove_stale(cached: Path) -> None:
+    """Delete the int8 files of the same epoch and direction made for other weights or settings."""
+    prefix = cached.name.rsplit("_", 1)[0] + "_"
+    for old in cached.parent.glob(prefix + "*.onnx"):
+        if old != cached and len(old.name) == len(cached.name):
+            old.unlink(missing_ok=True)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two images in [-1, 1] (peak-to-peak 2)."""
+    mse = (a.float() - b.float()).pow(2).mean().item()
+    return float("inf") if mse == 0 else 10 * float(np.log10(4.0 / mse))
+
+
+# ---- the --int8 flag of python -m translate and translate.export ---------------------
+
+def calibration_images(folder: str | Path, count: int) -> list[str]:
+    """``count`` image files below ``folder``, spread evenly over its sorted list."""
+    from translate.inference.folder import image_io
+    found = sorted(os.path.join(d, n) for d, _, names in os.walk(folder, followlinks=True)
+                   for n in names if image_io.is_image_file(n))
+    if not found:
+        raise Int8Error(f"no images below {folder} to calibrate --int8 on; give --calibration_dir")
+    if len(found) <= count:
+        return found
+    return [found[i * len(found) // count] for i in range(count)]
+
+
+def calibration_batches(paths: list[str], generator: nn.Module, in_channels: int, *,
+                        preprocess: str = "none", load_size: int = 256) -> list[torch.Tensor]:
+    """The calibration images as the folder pipeline feeds them: decoded, preprocessed, padded."""
+    from translate.inference.folder import DecodeDataset
+    from translate.inference.tiling import pad_to_multiple
+    dataset = DecodeDataset(paths, in_channels, preprocess, load_size)
+    batches = []
+    for i in range(len(dataset)):
+        _, image, error = dataset[i]
+        if error is None:   # an undecodable file is the folder run's to report, not calibration's
+            batches.append(pad_to_multiple(image[None], size_multiple(generator), smallest_side(generator)))
+    if not batches:
+        raise Int8Error(f"none of the {len(paths)} calibration image(s) decodes; give --calibration_dir")
+    return batches
+
+
+def int8_generator(generator: nn.Module, *, run_dir: str | Path, epoch: str, direction: str, in_channels: int,
+                   calibration_dir: str | Path, calibration: int, preprocess: str = "none",
+                   load_size: int = 256, say: Callable[[str], None] = print) -> nn.Module:
+    """The int8 stand-in for ``generator`` (built or taken from the cache), or ``generator``
+    itself where it has no int8 path (``say`` tells why)."""
+    reason = float_reason(generator)
+    if reason:
+        say(reason)
+        return generator
+    run_dir = Path(run_dir)
+    paths = calibration_images(calibration_dir, calibration)
+    cached = cache_path(run_dir, epoch, direction, paths, {"calibration": calibration, "preprocess": preprocess,
+                                                           "load_size": load_size, "in_channels": in_channels})
+    cached_before = cached.exists()
+    if cached_before:
+        say(f"--int8: using the cached int8 model {cached}")
+    else:
+        say(f"--int8: quantizing the {type(generator).__name__} (calibration: {len(paths)} image(s) of "
+            f"{calibration_dir}); cached as {cached}")
+        batches = calibration_batches(paths, generator, in_channels, preprocess=preprocess, load_size=load_size)
+        quantize(generator, batches, cached, in_channels=in_channels)
+        remove_stale(cached)
+    quantized = OnnxGenerator(cached, size_multiple=size_multiple(generator), min_side=smallest_side(generator))
+    if not cached_before:   # how much int8 changes the pictures, said once, when it is made
+        with torch.no_grad():
+            db = psnr(quantized(batches[0]), generator.eval()(batches[0]))
+        say(f"--int8: int8 against float32 outputs on {paths[0]}: {db:.1f} dB PSNR")
+    return quantized
+
