@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from translate import stop_signals
 from translate._checkout import import_from_checkout
 
 import_from_checkout("options")
@@ -108,6 +109,15 @@ def export_generator(gen: nn.Module, output: str | Path, fmt: str, *, in_channel
     tmp = str(output.with_name(f".{output.name}.tmp"))
     example = _example(in_channels, size, multiple, dynamic_size)
     checks = _check_inputs(in_channels, size, multiple, smallest, dynamic_size)
+    # Signals wait while torch exports: one landing inside torch.export's lazy imports would
+    # leave a half-imported module and surface as an export error instead of a clean stop.
+    with stop_signals.deferred("stopping once this export step returns; no file will be kept",
+                               "already stopping") as stop:
+        return _export_checked(gen, output, tmp, fmt, example, checks, dynamic_size, meta, stop)
+
+
+def _export_checked(gen, output: Path, tmp: str, fmt: str, example, checks, dynamic_size: bool, meta: dict,
+                    stop: stop_signals.StopRequest) -> float:
     try:
         with torch.no_grad():
             if fmt == "onnx":
@@ -118,6 +128,8 @@ def export_generator(gen: nn.Module, output: str | Path, fmt: str, *, in_channel
                 torch.jit.save(traced, tmp, _extra_files={"translate.json": json.dumps(meta)})
                 run = torch.jit.load(tmp)
             diff = max((run(x) - gen(x)).abs().max().item() for x in checks)
+        if stop.signum:   # asked to stop during the export: keep nothing
+            raise stop_signals.Interrupted(stop.signum)
         if dynamic_size and not diff < 1e-3:
             raise ExportError(f"the {fmt} file gives different results at other sizes (max difference "
                               f"{diff:.3g}); this generator does not export with --dynamic_size")
@@ -125,6 +137,8 @@ def export_generator(gen: nn.Module, output: str | Path, fmt: str, *, in_channel
     except ExportError:
         raise
     except Exception as err:  # torch.export / tracing failures: say what to try
+        if stop.signum:
+            raise stop_signals.Interrupted(stop.signum) from None
         hint = " Try without --dynamic_size." if dynamic_size else ""
         raise ExportError(f"exporting as {fmt} failed: {type(err).__name__}: {err}.{hint}") from err
     finally:
