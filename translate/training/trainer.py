@@ -23,7 +23,7 @@ from options import TrainConfig, format_options
 from translate import checkpoint as ckpt
 from translate import devices, files
 from translate import stop_signals
-from translate.training import resume, run_lock
+from translate.training import resume, run_lock, validation_hook
 from translate._checkout import import_from_checkout
 from translate.training.image_pool import ImagePool
 from translate.networks import build_networks
@@ -32,7 +32,7 @@ from translate.training.ema import EMA
 from translate.training.objective import Objective
 from translate.training.sampling import EpochSampler
 from translate.training.schedulers import build_scheduler, step_scheduler
-from translate.training.rng_state import capture_rng, restore_rng, seed_everything
+from translate.training.rng_state import seed_everything
 
 datasets = import_from_checkout("datasets")
 
@@ -64,7 +64,7 @@ class Trainer:
             resume.resume(self)
         self.display = None
         self._stop, self.stop_signal = None, None   # fit(): the stop request and the signal that stopped it
-        self.validator = self._build_validator()
+        self.validator = validation_hook.build_validator(self.cfg, self.run_dir, self.device)
 
     # ---- set-up ----------------------------------------------------------
     def _build_data(self) -> None:
@@ -349,13 +349,7 @@ class Trainer:
                                  resume.training_state(self), model=self.cfg.run.model)
         self.accelerator.wait_for_everyone()
 
-    # ---- validation (--val_freq, --save_best; translate/metrics) --------
-    def _build_validator(self):
-        if self.cfg.metrics.val_freq <= 0:
-            return None
-        from translate.metrics.validation import Validator
-        return Validator(self.cfg.data, self.cfg.metrics, self.run_dir, self.device)
-
+    # ---- validation (--val_freq, --save_best): training/validation_hook.py --------
     def _maybe_validate(self, before: int) -> None:
         freq = self.cfg.metrics.val_freq
         if self.validator is not None and before // freq != self.total_iters // freq:
@@ -363,39 +357,7 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Main process: metrics on the validation split; others wait for them. Keeps ckpt_best."""
-        from accelerate.utils import broadcast_object_list
-        from translate.metrics.validation import is_better
-        metrics = None
-        if self.is_main:
-            rng = capture_rng()   # validation must not change the training's random stream
-            gens = {n: (self.emas[n].shadow_module if n in self.emas else self.raw_nets[n]) for n in self.gen_names}
-            modes = {n: g.training for n, g in gens.items()}
-            t0 = time.perf_counter()
-            try:
-                for g in gens.values():
-                    g.eval()
-                metrics = self.validator.run(gens)
-            finally:
-                for n, g in gens.items():
-                    g.train(modes[n])
-                restore_rng(rng)
-            tqdm.write(f"validation at iteration {self.total_iters}: {time.perf_counter() - t0:.1f} s")
-            if self.display is not None:   # logs and prints the numbers
-                if self.cfg.run.continue_train and not self.display.metric_history:
-                    self.display.restore_metrics(self.total_iters - 1)   # the plot goes on from before
-                self.display.on_metrics(self.epoch, self.total_iters, metrics)
-        if self.accelerator.num_processes > 1:   # the other processes wait here for rank 0
-            metrics = broadcast_object_list([metrics])[0]
-        name = self.cfg.metrics.save_best
-        if name and metrics.get(name) is not None:
-            if self.best is not None and self.best.get("metric") != name:
-                self.best = None   # resumed with another --save_best: start over
-            if is_better(name, metrics[name], None if self.best is None else self.best["value"]):
-                self.best = {"metric": name, "value": float(metrics[name]), "total_iters": self.total_iters}
-                self.save("best")
-                if self.is_main:
-                    tqdm.write(f"new best {name} {metrics[name]:.4g}: saved {self.run_dir / 'ckpt_best'}")
-        return metrics
+        return validation_hook.validate(self)
 
 
 def _fused_adam_supported(device: torch.device) -> bool:
