@@ -146,7 +146,11 @@ def test_a_network_flag_no_network_takes_is_an_error(argv, message):
     ["--netG", "resnet_6blocks", "--netD", "vit", "--vit_dim", "32", "--vit_heads", "2", "--crop_size", "64"],
 ])
 def test_defaults_and_flags_a_network_takes_are_fine(argv):
-    parse_train_options(argv + BASE)
+    net = parse_train_options(argv + BASE).net   # no OptionsError, and every network flag arrives
+    for flag, value in zip(argv[::2], argv[1::2]):
+        field = flag.lstrip("-")
+        if hasattr(net, field):
+            assert str(getattr(net, field)) == value, (flag, getattr(net, field))
 
 
 def test_train_py_stops_with_one_line_naming_the_flag(capsys, tmp_path):
