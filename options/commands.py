@@ -245,7 +245,13 @@ def quality_table_parser(description: str, *, models: Iterable[str]) -> argparse
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, choices=tuple(models))
     p.add_argument("--dataroot", required=True)
-    p.add_argument("--iters", type=int, required=True, help="training budget in iterations (--max_iters)")
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--iters", type=ints(1, 10**9), help="training budget in iterations (--max_iters)")
+    budget.add_argument("--budget_minutes", type=floats(0, 10**6, low_open=True),
+                        help="training budget in wall-clock minutes of an idle machine: iterations = "
+                             "budget / --step_seconds (as `python -m translate.bench train` measures the step)")
+    p.add_argument("--step_seconds", type=floats(0, 10**6, low_open=True), default=None,
+                   help="seconds per training step of this configuration on an idle machine (with --budget_minutes)")
     add_run_flags(p, "name", name={"required": None, "default": None,
                                    "help": "run name (default: quality_<model>_<iters>)"})
     p.add_argument("--label", default=None, help="first column (default: --model)")

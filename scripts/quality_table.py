@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HEADER = ("| model | command | minutes | iterations | translation | FID | KID x 1000 | L1 | PSNR (dB) | SSIM |\n"
-          "|---|---|---|---|---|---|---|---|---|---|\n")
+HEADER = ("| model | command | budget | minutes | iterations | translation | FID | KID x 1000 | L1 | PSNR (dB) | SSIM |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|\n")
 
 
 def build_parser():
@@ -43,11 +43,24 @@ def _fmt(value, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def rows(label: str, command: str, minutes: float, iters: int, metrics: dict) -> list[str]:
+def budget_iterations(args) -> tuple[int, str]:
+    """(--max_iters, the budget column): a fixed iteration count, or an idle-machine wall-clock budget
+    turned into iterations with the configuration's measured step time (so that rows trained while the
+    machine was shared still get the same budget)."""
+    if args.iters is not None:
+        return args.iters, f"{args.iters} iterations"
+    if args.step_seconds is None:
+        sys.exit("quality_table: --budget_minutes needs --step_seconds, the idle step time of this configuration "
+                 "(python -m translate.bench train ... reports it as step_s_median with --json)")
+    iters = max(1, round(args.budget_minutes * 60 / args.step_seconds))
+    return iters, f"{args.budget_minutes:g} min at {args.step_seconds:.3f} s/step"
+
+
+def rows(label: str, command: str, budget: str, minutes: float, iters: int, metrics: dict) -> list[str]:
     out = []
     for translation, m in metrics.items():
         kid = "" if m.get("kid") is None else f"{m['kid_x1000']:.2f} +- {m['kid_std_x1000']:.2f}"
-        out.append(f"| {label} | `{command}` | {minutes:.1f} | {iters} | {translation} vs {m['against']} "
+        out.append(f"| {label} | `{command}` | {budget} | {minutes:.1f} | {iters} | {translation} vs {m['against']} "
                    f"(n={m['n_fake']}) | {_fmt(m.get('fid'), 1)} | {kid} | {_fmt(m.get('l1'), 4)} | "
                    f"{_fmt(m.get('psnr'), 2)} | {_fmt(m.get('ssim'), 4)} |")
     return out
@@ -55,10 +68,11 @@ def rows(label: str, command: str, minutes: float, iters: int, metrics: dict) ->
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    name = args.name or f"quality_{args.model}_{args.iters}"
+    iters, budget = budget_iterations(args)
+    name = args.name or f"quality_{args.model}_{iters}"
     common = ["--dataroot", args.dataroot, "--model", args.model, "--name", name,
               "--checkpoints_dir", args.checkpoints_dir, *shlex.split(args.common)]
-    train = [sys.executable, str(ROOT / "train.py"), *common, "--max_iters", str(args.iters), "--display_id", "0",
+    train = [sys.executable, str(ROOT / "train.py"), *common, "--max_iters", str(iters), "--display_id", "0",
              *shlex.split(args.train)]
     start = time.perf_counter()
     _run(train)
@@ -69,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics_file = Path(args.results_dir, name, "test_latest", "metrics.json")
     metrics = json.loads(metrics_file.read_text())
     shown = shlex.join(["train.py", "--model", args.model, *shlex.split(args.common), *shlex.split(args.train),
-                        "--max_iters", str(args.iters)])
-    lines = rows(args.label or args.model, shown, minutes, args.iters, metrics)
+                        "--max_iters", str(iters)])
+    lines = rows(args.label or args.model, shown, budget, minutes, iters, metrics)
     print(HEADER + "\n".join(lines))
     if args.out:
         out = Path(args.out)

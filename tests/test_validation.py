@@ -1,5 +1,6 @@
 """Validation during training (--val_freq, --val_metrics), --save_best, and test.py --metrics."""
 import json
+import importlib.util
 import os
 import re
 import socket
@@ -173,14 +174,38 @@ def test_quality_table_script_prints_and_appends_a_row(tmp_path):
     make_paired(tmp_path / "data", n=3)
     out = tmp_path / "table.md"
     cmd = [sys.executable, str(ROOT / "scripts" / "quality_table.py"), "--model", "pix2pix", "--dataroot", "data",
-           "--iters", "2", "--common", "--load_size 32 --crop_size 32 --gpu_ids -1 --netG resnet_6blocks "
+           "--budget_minutes", "0.05", "--step_seconds", "1.5", "--common", "--load_size 32 --crop_size 32 --gpu_ids -1 --netG resnet_6blocks "
            "--ngf 4 --ndf 4 --num_threads 0", "--test", f"--inception {tiny_inception(tmp_path)}",
            "--out", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     table = out.read_text().splitlines()
-    assert table[0].startswith("| model | command | minutes | iterations") and len(table) == 3
+    assert table[0].startswith("| model | command | budget | minutes | iterations") and len(table) == 3
     cells = [c.strip() for c in table[2].split("|")[1:-1]]
-    assert cells[0] == "pix2pix" and cells[3] == "2" and cells[4].startswith("fake_B vs real_B (n=3)")
-    assert all(cells[i] for i in range(5, 10))   # FID, KID, L1, PSNR, SSIM all filled in
+    # 0.05 min at 1.5 s a step: 2 iterations.
+    assert cells[0] == "pix2pix" and cells[2] == "0.05 min at 1.500 s/step" and cells[4] == "2"
+    assert "--max_iters 2" in cells[1] and cells[5].startswith("fake_B vs real_B (n=3)")
+    assert all(cells[i] for i in range(6, 11))   # FID, KID, L1, PSNR, SSIM all filled in
+
+
+def _quality_table_module():
+    spec = importlib.util.spec_from_file_location("quality_table", ROOT / "scripts" / "quality_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quality_table_budget_in_minutes_becomes_iterations():
+    qt = _quality_table_module()
+    args = qt.build_parser().parse_args(["--model", "pix2pix", "--dataroot", "d", "--budget_minutes", "10",
+                                         "--step_seconds", "0.513"])
+    assert qt.budget_iterations(args) == (1170, "10 min at 0.513 s/step")
+    args = qt.build_parser().parse_args(["--model", "pix2pix", "--dataroot", "d", "--iters", "7"])
+    assert qt.budget_iterations(args) == (7, "7 iterations")
+    args = qt.build_parser().parse_args(["--model", "pix2pix", "--dataroot", "d", "--budget_minutes", "10"])
+    with pytest.raises(SystemExit, match="--budget_minutes needs --step_seconds"):
+        qt.budget_iterations(args)
+    with pytest.raises(SystemExit):   # one budget, not both
+        qt.build_parser().parse_args(["--model", "pix2pix", "--dataroot", "d", "--iters", "7",
+                                      "--budget_minutes", "1"])
