@@ -140,7 +140,7 @@ class SirenPatchDecoder(nn.Module):
 
     def __init__(self, *, dim: int, patch_size: int, out_channels: int, hidden: int = 64,
                  layers: int = 2, fourier_scale: float | None = None, omega: float = 30.0,
-                 pixel_channels: int = 0):
+                 pixel_channels: int = 0, overlap: int = 0):
         super().__init__()
         # SIREN's first-layer w0 = 30 assumes coordinates spanning a whole image of
         # hundreds of pixels; ours span one patch of P. The default keeps the
@@ -153,7 +153,10 @@ class SirenPatchDecoder(nn.Module):
         self.layers = nn.ModuleList(ModulatedSiren(hidden, hidden, dim, omega=omega) for _ in range(layers))
         self.to_pixels = ModulatedSiren(hidden + pixel_channels, out_channels, dim, omega=omega,
                                         demodulate=False, sine=False)
-        centers = (torch.arange(patch_size) + 0.5) / patch_size * 2 - 1       # pixel centres in (-1, 1)
+        # Pixel centres in (-1, 1) across the patch; an overlap of M pixels extends the grid by M
+        # pixels each side at the same spacing (coordinates past +-1), so the window's middle P x P
+        # are exactly the coordinates of the plain patch.
+        centers = (torch.arange(-overlap, patch_size + overlap) + 0.5) / patch_size * 2 - 1
         yy, xx = torch.meshgrid(centers, centers, indexing="ij")
         self.register_buffer("coords", torch.stack([xx, yy], -1).reshape(-1, 2), persistent=False)
 
@@ -172,27 +175,106 @@ class SirenPatchDecoder(nn.Module):
         return self.to_pixels(h, tokens)                                         # N, T, K, out
 
 
+STEMS = ("linear", "conv")
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channels of each pixel (N x C x H x W): no batch statistics (a batch of
+    one trains as any other) and, unlike instance norm, no image-wide mean taken away."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class ConvStem(nn.Module):
+    """Convolutional patch embedding (Xiao et al. 2021, "Early convolutions help transformers see
+    better"): 3x3 convolutions of stride 2, each followed by a norm and ReLU, until the stride is
+    P, then a 1x1 to ``dim``.  Channels double per stage up to dim / 2 (dim 384, P 16: 24, 48, 96,
+    192, as in the paper).  N x C x H x W -> N x dim x H/P x W/P, like the P x P linear map."""
+
+    def __init__(self, in_channels: int, dim: int, patch_size: int):
+        super().__init__()
+        stages = patch_size.bit_length() - 1
+        if patch_size != 1 << stages:
+            raise ValueError(f"stem='conv' needs a patch_size that is a power of two (its stride-2 "
+                             f"stages), got {patch_size}; use a power of two or stem='linear'")
+        layers, channels = [], in_channels
+        for k in range(1, stages + 1):
+            out = max(dim >> (stages + 1 - k), 8)
+            layers += [nn.Conv2d(channels, out, 3, stride=2, padding=1), ChannelLayerNorm(out), nn.ReLU()]
+            channels = out
+        layers.append(nn.Conv2d(channels, dim, 1))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def blend_window(patch_size: int, overlap: int) -> torch.Tensor:
+    """The (P + 2M)^2 weights of one decoded window, flattened row-major: the outer product of a
+    1-D taper that is 1 up to M pixels inside the patch border and falls as a raised cosine to 0
+    at M pixels outside it.  Neighbouring tapers sum to 1 (a cross-fade over the 2M pixels around
+    each border), and every pixel of the window keeps a weight above 0."""
+    p, m = patch_size, overlap
+    distance = (torch.arange(p + 2 * m, dtype=torch.float64) + 0.5 - (p + 2 * m) / 2).abs()
+    ramp = ((distance - (p / 2 - m)) / (2 * m)).clamp(0, 1)                # 0 inside, 1 at the window edge
+    taper = 0.5 * (1 + torch.cos(math.pi * ramp))
+    return torch.outer(taper, taper).reshape(-1).float()
+
+
+def overlap_add(patches: torch.Tensor, weight: torch.Tensor, size, patch_size: int, overlap: int) -> torch.Tensor:
+    """N x T x K x C decoded windows (K = (P + 2M)^2, T tokens row-major over the H/P x W/P grid)
+    -> N x C x H x W: the weighted sum of the windows over each pixel, divided by the sum of the
+    weights there (so the image border, where fewer windows reach, is not darkened)."""
+    n, t, k, c = patches.shape
+    window = patch_size + 2 * overlap
+    fold = dict(output_size=tuple(size), kernel_size=window, stride=patch_size, padding=overlap)
+    weight = weight.to(patches.dtype)
+    summed = F.fold((patches * weight[:, None]).permute(0, 3, 2, 1).reshape(n, c * k, t), **fold)
+    norm = F.fold(weight[None, :, None].expand(1, k, t), **fold)               # 1, 1, H, W; > 0
+    return summed / norm
+
+
 class VitSirenGenerator(nn.Module):
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, image_size: int = 256,
                  patch_size: int = 16, dim: int = 384, depth: int = 4, heads: int = 6, noise_dim: int = 0,
                  mlp_ratio: int = 4, siren_hidden: int = 64, siren_layers: int = 2,
-                 fourier_scale: float | None = None, pixel_channels: int = 16):
+                 fourier_scale: float | None = None, pixel_channels: int = 16, decode_overlap: int = 0,
+                 stem: str = "linear"):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} must be a multiple of patch_size {patch_size}")
+        if not 0 <= decode_overlap <= patch_size // 2:
+            raise ValueError(f"decode_overlap {decode_overlap} must lie in [0, patch_size / 2] "
+                             f"= [0, {patch_size // 2}] (a window reaches at most half into its neighbours)")
+        if stem not in STEMS:
+            raise ValueError(f"unknown stem {stem!r}; choose one of {', '.join(STEMS)}")
+        self.decode_overlap = decode_overlap
         self.patch_size = patch_size
         self.size_multiple, self.min_side = self.size_rule(patch_size=patch_size, pixel_channels=pixel_channels)
         self.out_channels = out_channels
         self.noise_dim = noise_dim
         self.grid = (image_size // patch_size, image_size // patch_size)
-        self.patch_embed = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
+        if stem == "linear":
+            self.patch_embed = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
+        else:
+            self.patch_embed = ConvStem(in_channels, dim, patch_size)
         self.pos_embed = nn.Parameter(torch.randn(1, self.grid[0] * self.grid[1], dim) * 0.02)
         self.mapping = nn.Sequential(nn.Linear(dim + noise_dim, dim), nn.LeakyReLU(0.2), nn.Linear(dim, dim))
         self.blocks = nn.ModuleList(GeneratorBlock(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = SelfModulatedLayerNorm(dim, dim)
         self.decoder = SirenPatchDecoder(dim=dim, patch_size=patch_size, out_channels=out_channels,
                                          hidden=siren_hidden, layers=siren_layers, fourier_scale=fourier_scale,
-                                         pixel_channels=pixel_channels)
+                                         pixel_channels=pixel_channels, overlap=decode_overlap)
+        if decode_overlap:
+            self.register_buffer("blend_weight", blend_window(patch_size, decode_overlap), persistent=False)
         self.pixel_channels = pixel_channels
         if pixel_channels:
             # tanh keeps the features in [-1, 1], the range of the sine features beside them.
@@ -226,6 +308,8 @@ class VitSirenGenerator(nn.Module):
         h = tokens + resize_pos_embed(self.pos_embed, self.grid, grid)
         for block in self.blocks:
             h = block(h, w)
+        if self.decode_overlap:
+            return torch.tanh(self._decode_windows(self.norm(h, w), x))
         pixels = None
         if self.pixel_channels:
             f = self.pixel_stem(x)                                              # N, c, H, W
@@ -235,3 +319,15 @@ class VitSirenGenerator(nn.Module):
         image = patches.reshape(n, grid[0], grid[1], p, p, self.out_channels)
         image = image.permute(0, 5, 1, 3, 2, 4).reshape(n, self.out_channels, height, width)
         return torch.tanh(image)
+
+    def _decode_windows(self, tokens: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Each token decodes its (P + 2M)^2 window; the windows are overlap-added (pre-tanh)."""
+        p, m = self.patch_size, self.decode_overlap
+        window = p + 2 * m
+        pixels = None
+        if self.pixel_channels:
+            # Zero padding: the window pixels outside the image are decoded, then dropped by the fold.
+            f = F.unfold(self.pixel_stem(x), window, stride=p, padding=m)       # N, c*K, T
+            pixels = f.reshape(x.shape[0], self.pixel_channels, window * window, -1).permute(0, 3, 2, 1)
+        patches = self.decoder(tokens, pixels=pixels)                           # N, T, K, C
+        return overlap_add(patches, self.blend_weight, x.shape[-2:], p, m)
