@@ -9,7 +9,8 @@ from torch import nn
 
 from options import OptionsError, parse_train_options
 from options.config import NetworkConfig
-from translate.nets.generators.vit_siren import ConvStem, VitSirenGenerator, blend_window, overlap_add
+from translate.nets.generators.vit_patches import ConvStem, blend_window, overlap_add
+from translate.nets.generators.vit_siren import VitSirenGenerator
 from translate.nets.layers import init_weights, resize_pos_embed
 from translate.networks import build_from_record, make_generator, network_record
 
@@ -215,3 +216,13 @@ def test_network_config_defaults_match_the_constructor():
     defaults = VitSirenGenerator.__init__.__kwdefaults__
     assert (net.vit_decode_overlap, net.vit_stem, net.vit_fourier_scale) == \
            (defaults["decode_overlap"], defaults["stem"], defaults["fourier_scale"])
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::FutureWarning")
+def test_traced_variants_follow_the_input_size():
+    # Export traces the generator at one size: the window folding must not freeze to it.
+    gen = VitSirenGenerator(**TINY, decode_overlap=2, stem="conv").eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(gen, torch.randn(1, 3, 32, 32), check_trace=False)
+        x = torch.randn(2, 3, 48, 64)
+        assert torch.allclose(traced(x), gen(x), atol=1e-5)

@@ -30,6 +30,26 @@ Pipeline:
    so the output stays a smooth function of them - with the token's modulation
    applied to them as well.
 
+Options against patch seams (issue 15; each off by default, and off it is the network
+above exactly, so checkpoints that do not record them rebuild unchanged):
+
+- ``decode_overlap`` M (--vit_decode_overlap, 0 to P/2): each token's SIREN decodes a
+  (P + 2M) x (P + 2M) window centred on its patch (the same coordinate spacing, so the
+  coordinates run past [-1, 1]; pixel-skip features gathered with F.unfold), and the windows
+  are overlap-added with a separable raised-cosine weight (``blend_window``: 1 in the middle
+  of the patch, a cross-fade over the 2M pixels around each border) divided by the summed
+  weights (F.fold; ``overlap_add``). Why: with M = 0 neighbouring patches are independent
+  functions, and nothing makes them meet at the border: the seams of issue 15. Cost: the
+  decoder evaluates (1 + 2M/P)^2 as many pixels.
+- ``stem`` "conv" (--vit_stem conv): the patch embedding is a stack of stride-2 3x3
+  convolutions with a per-pixel LayerNorm and ReLU until the stride is P, then a 1x1 to dim
+  (``ConvStem``; Xiao et al. 2021, "Early convolutions help transformers see better"), in
+  place of the single P x P linear map. Why: the paper finds it trains more stably and
+  faster; here it also gives the tokens overlapping receptive fields across patch borders.
+  P must be a power of two.
+- ``fourier_scale`` (--vit_fourier_scale): omega_f of the Fourier features (default
+  pi P / 4, see SirenPatchDecoder); larger values let a patch hold finer detail.
+
 Tensor contract: N x in_channels x H x W -> N x out_channels x H x W in (-1, 1);
 H and W must be multiples of patch_size.
 """
@@ -41,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from translate.nets.generators.vit_patches import STEMS, ConvStem, blend_window, overlap_add
 from translate.nets.layers import resize_pos_embed
 from translate.nets.signatures import SizeRule
 
@@ -173,73 +194,6 @@ class SirenPatchDecoder(nn.Module):
         if pixels is not None:                                                  # N, T, K, pixel_channels
             h = torch.cat([h.expand(*pixels.shape[:3], -1), pixels], dim=-1)
         return self.to_pixels(h, tokens)                                         # N, T, K, out
-
-
-STEMS = ("linear", "conv")
-
-
-class ChannelLayerNorm(nn.Module):
-    """LayerNorm over the channels of each pixel (N x C x H x W): no batch statistics (a batch of
-    one trains as any other) and, unlike instance norm, no image-wide mean taken away."""
-
-    def __init__(self, channels: int, eps: float = 1e-6):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
-
-
-class ConvStem(nn.Module):
-    """Convolutional patch embedding (Xiao et al. 2021, "Early convolutions help transformers see
-    better"): 3x3 convolutions of stride 2, each followed by a norm and ReLU, until the stride is
-    P, then a 1x1 to ``dim``.  Channels double per stage up to dim / 2 (dim 384, P 16: 24, 48, 96,
-    192, as in the paper).  N x C x H x W -> N x dim x H/P x W/P, like the P x P linear map."""
-
-    def __init__(self, in_channels: int, dim: int, patch_size: int):
-        super().__init__()
-        stages = patch_size.bit_length() - 1
-        if patch_size != 1 << stages:
-            raise ValueError(f"stem='conv' needs a patch_size that is a power of two (its stride-2 "
-                             f"stages), got {patch_size}; use a power of two or stem='linear'")
-        layers, channels = [], in_channels
-        for k in range(1, stages + 1):
-            out = max(dim >> (stages + 1 - k), 8)
-            layers += [nn.Conv2d(channels, out, 3, stride=2, padding=1), ChannelLayerNorm(out), nn.ReLU()]
-            channels = out
-        layers.append(nn.Conv2d(channels, dim, 1))
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
-
-
-def blend_window(patch_size: int, overlap: int) -> torch.Tensor:
-    """The (P + 2M)^2 weights of one decoded window, flattened row-major: the outer product of a
-    1-D taper that is 1 up to M pixels inside the patch border and falls as a raised cosine to 0
-    at M pixels outside it.  Neighbouring tapers sum to 1 (a cross-fade over the 2M pixels around
-    each border), and every pixel of the window keeps a weight above 0."""
-    p, m = patch_size, overlap
-    distance = (torch.arange(p + 2 * m, dtype=torch.float64) + 0.5 - (p + 2 * m) / 2).abs()
-    ramp = ((distance - (p / 2 - m)) / (2 * m)).clamp(0, 1)                # 0 inside, 1 at the window edge
-    taper = 0.5 * (1 + torch.cos(math.pi * ramp))
-    return torch.outer(taper, taper).reshape(-1).float()
-
-
-def overlap_add(patches: torch.Tensor, weight: torch.Tensor, size, patch_size: int, overlap: int) -> torch.Tensor:
-    """N x T x K x C decoded windows (K = (P + 2M)^2, T tokens row-major over the H/P x W/P grid)
-    -> N x C x H x W: the weighted sum of the windows over each pixel, divided by the sum of the
-    weights there (so the image border, where fewer windows reach, is not darkened)."""
-    n, t, k, c = patches.shape
-    window = patch_size + 2 * overlap
-    fold = dict(output_size=tuple(size), kernel_size=window, stride=patch_size, padding=overlap)
-    weight = weight.to(patches.dtype)
-    summed = F.fold((patches * weight[:, None]).permute(0, 3, 2, 1).reshape(n, c * k, t), **fold)
-    norm = F.fold(weight[None, :, None].expand(1, k, t), **fold)               # 1, 1, H, W; > 0
-    return summed / norm
 
 
 class VitSirenGenerator(nn.Module):
