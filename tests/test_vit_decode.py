@@ -10,7 +10,7 @@ from torch import nn
 from options import OptionsError, parse_train_options
 from options.config import NetworkConfig
 from translate.nets.generators.vit_patches import ConvStem, blend_window, overlap_add
-from translate.nets.generators.vit_siren import VitSirenGenerator
+from translate.nets.generators.vit_siren import SirenPatchDecoder, VitSirenGenerator
 from translate.nets.layers import init_weights, resize_pos_embed
 from translate.networks import build_from_record, make_generator, network_record
 
@@ -70,6 +70,34 @@ def test_overlapping_decoder_keeps_the_shape_range_and_grads(overlap, size):
     assert out.shape == (2, 3, *size) and torch.isfinite(out).all() and out.abs().max() < 1
     out.square().mean().backward()
     assert not [n for n, p in gen.named_parameters() if p.grad is None]
+
+
+@pytest.mark.parametrize("y,x", [(13, 34), (8, 7), (0, 47), (31, 0)])
+def test_each_window_gives_a_pixel_the_skip_features_of_that_pixel(y, x):
+    # Several windows decode a pixel near a border; each must be handed that pixel's own
+    # features (an unfold / fold mismatch would route a neighbour's there).
+    gen = VitSirenGenerator(**TINY, decode_overlap=3)
+    captured = {}
+    gen.pixel_stem.register_forward_hook(lambda _m, _i, out: captured.setdefault("f", out.retain_grad() or out))
+    out = gen(torch.randn(1, 3, 32, 48))
+    out[0, :, y, x].sum().backward()
+    grad = captured["f"].grad[0].abs().sum(0)
+    assert grad[y, x] > 0
+    grad[y, x] = 0
+    assert torch.count_nonzero(grad) == 0
+
+
+def test_the_middle_of_each_window_is_the_plain_patch():
+    # The window extends the patch's coordinate grid at the same spacing: its middle P x P
+    # pixels are the coordinates, and so the values, of the plain patch decoder.
+    plain = SirenPatchDecoder(dim=16, patch_size=8, out_channels=3)
+    wide = SirenPatchDecoder(dim=16, patch_size=8, out_channels=3, overlap=3)
+    wide.load_state_dict(plain.state_dict())
+    tokens = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        middle = wide(tokens).reshape(2, 5, 14, 14, 3)[:, :, 3:11, 3:11]
+        assert torch.allclose(middle.reshape(2, 5, 64, 3), plain(tokens), atol=1e-6)
+    assert wide.coords.min() < -1 and wide.coords.max() > 1
 
 
 def test_overlap_keeps_the_size_rule():
