@@ -254,3 +254,15 @@ def test_traced_variants_follow_the_input_size():
         traced = torch.jit.trace(gen, torch.randn(1, 3, 32, 32), check_trace=False)
         x = torch.randn(2, 3, 48, 64)
         assert torch.allclose(traced(x), gen(x), atol=1e-5)
+
+
+def test_a_classic_train_opt_txt_carries_the_options_to_the_loader():
+    # Classic .pth runs are rebuilt from train_opt.txt; the file writes an unset scale as None.
+    from options import classic_flags, network_config_from_flags
+    from translate.inference.loading import CLASSIC_RUN_FLAGS
+    flags = {"netG": "vit_siren", "vit_patch_size": "8", "vit_decode_overlap": "3", "vit_stem": "conv",
+             "vit_fourier_scale": "None"}
+    net = network_config_from_flags(classic_flags(flags, "pix2pix", CLASSIC_RUN_FLAGS)[0])
+    assert (net.vit_decode_overlap, net.vit_stem, net.vit_fourier_scale) == (3, "conv", None)
+    flags["vit_fourier_scale"] = "2.5"
+    assert network_config_from_flags(classic_flags(flags, "pix2pix", CLASSIC_RUN_FLAGS)[0]).vit_fourier_scale == 2.5
