@@ -165,7 +165,8 @@ def _network_config(o) -> NetworkConfig:
         n_layers_D=o.n_layers_D, norm=o.norm, init_type=o.init_type, init_gain=o.init_gain,
         use_dropout=not o.no_dropout, vit_patch_size=o.vit_patch_size, vit_depth=o.vit_depth,
         vit_dim=o.vit_dim, vit_heads=o.vit_heads, vit_noise=o.vit_noise, vit_pixel_skip=o.vit_pixel_skip,
-        vit_patch_overlap=o.vit_patch_overlap, spectral_norm=o.spectral_norm,
+        vit_patch_overlap=o.vit_patch_overlap, vit_decode_overlap=o.vit_decode_overlap, vit_stem=o.vit_stem,
+        vit_fourier_scale=o.vit_fourier_scale, spectral_norm=o.spectral_norm,
         self_attention=o.self_attention, num_D=o.num_D, crop_size=o.crop_size)
 
 
@@ -220,6 +221,15 @@ def _check_vit(o) -> None:
     if _uses_vit(o) and o.vit_dim % o.vit_heads:
         raise OptionsError(f"--vit_heads {o.vit_heads} must divide --vit_dim {o.vit_dim} "
                            f"(each head gets vit_dim / vit_heads channels)")
+    if o.netG != "vit_siren":
+        return
+    if o.vit_decode_overlap > o.vit_patch_size // 2:
+        raise OptionsError(f"--vit_decode_overlap {o.vit_decode_overlap} reaches more than half into the "
+                           f"neighbouring patches; use at most --vit_patch_size / 2 = {o.vit_patch_size // 2}")
+    if o.vit_stem == "conv" and o.vit_patch_size & (o.vit_patch_size - 1):
+        raise OptionsError(f"--vit_stem conv halves the image per stage, so --vit_patch_size must be a power "
+                           f"of two (got {o.vit_patch_size}); use e.g. {1 << (o.vit_patch_size.bit_length() - 1)} "
+                           f"or --vit_stem linear")
 
 
 def _check_crop_fits(o, sizes: tuple[int, int], networks: str) -> None:

@@ -54,6 +54,9 @@ class NetworkConfig:
     vit_noise: int = 0
     vit_pixel_skip: int = 16
     vit_patch_overlap: int = 2
+    vit_decode_overlap: int = 0
+    vit_stem: str = "linear"
+    vit_fourier_scale: float | None = None
     spectral_norm: bool = False
     self_attention: bool = False
     num_D: int = 2

@@ -88,6 +88,14 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vit_pixel_skip", type=ints(0, 1024), default=16,
                    help="channels of the per-pixel input features that vit_siren's last layer sees (0: none)")
     p.add_argument("--vit_patch_overlap", type=ints(0, 64), default=2)
+    p.add_argument("--vit_decode_overlap", type=ints(0, 128), default=0,
+                   help="vit_siren: each token decodes its patch plus this many pixels each side, and the "
+                        "windows are cross-faded (against seams at patch borders; at most --vit_patch_size / 2)")
+    p.add_argument("--vit_stem", default="linear", choices=("linear", "conv"),
+                   help="vit_siren patch embedding: one P x P linear map, or stride-2 3x3 convolutions "
+                        "(Xiao et al. 2021; --vit_patch_size a power of two)")
+    p.add_argument("--vit_fourier_scale", type=floats(0, 1e4, low_open=True), default=None,
+                   help="vit_siren's Fourier-feature frequency omega_f (default pi * vit_patch_size / 4)")
     _bool_flag(p, "--spectral_norm", "spectral normalization on the discriminator's layers")
     _bool_flag(p, "--self_attention", "SAGAN self-attention in the resnet generator and PatchGAN")
     p.add_argument("--num_D", type=ints(1, 8), default=2, help="scales of --netD multiscale")

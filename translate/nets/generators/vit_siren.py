@@ -30,6 +30,26 @@ Pipeline:
    so the output stays a smooth function of them - with the token's modulation
    applied to them as well.
 
+Options against patch seams (issue 15; each off by default, and off it is the network
+above exactly, so checkpoints that do not record them rebuild unchanged):
+
+- ``decode_overlap`` M (--vit_decode_overlap, 0 to P/2): each token's SIREN decodes a
+  (P + 2M) x (P + 2M) window centred on its patch (the same coordinate spacing, so the
+  coordinates run past [-1, 1]; pixel-skip features gathered with F.unfold), and the windows
+  are overlap-added with a separable raised-cosine weight (``blend_window``: 1 in the middle
+  of the patch, a cross-fade over the 2M pixels around each border) divided by the summed
+  weights (F.fold; ``overlap_add``). Why: with M = 0 neighbouring patches are independent
+  functions, and nothing makes them meet at the border: the seams of issue 15. Cost: the
+  decoder evaluates (1 + 2M/P)^2 as many pixels.
+- ``stem`` "conv" (--vit_stem conv): the patch embedding is a stack of stride-2 3x3
+  convolutions with a per-pixel LayerNorm and ReLU until the stride is P, then a 1x1 to dim
+  (``ConvStem``; Xiao et al. 2021, "Early convolutions help transformers see better"), in
+  place of the single P x P linear map. Why: the paper finds it trains more stably and
+  faster; here it also gives the tokens overlapping receptive fields across patch borders.
+  P must be a power of two.
+- ``fourier_scale`` (--vit_fourier_scale): omega_f of the Fourier features (default
+  pi P / 4, see SirenPatchDecoder); larger values let a patch hold finer detail.
+
 Tensor contract: N x in_channels x H x W -> N x out_channels x H x W in (-1, 1);
 H and W must be multiples of patch_size.
 """
@@ -41,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from translate.nets.generators.vit_patches import STEMS, ConvStem, blend_window, overlap_add
 from translate.nets.layers import resize_pos_embed
 from translate.nets.signatures import SizeRule
 
@@ -140,7 +161,7 @@ class SirenPatchDecoder(nn.Module):
 
     def __init__(self, *, dim: int, patch_size: int, out_channels: int, hidden: int = 64,
                  layers: int = 2, fourier_scale: float | None = None, omega: float = 30.0,
-                 pixel_channels: int = 0):
+                 pixel_channels: int = 0, overlap: int = 0):
         super().__init__()
         # SIREN's first-layer w0 = 30 assumes coordinates spanning a whole image of
         # hundreds of pixels; ours span one patch of P. The default keeps the
@@ -153,7 +174,10 @@ class SirenPatchDecoder(nn.Module):
         self.layers = nn.ModuleList(ModulatedSiren(hidden, hidden, dim, omega=omega) for _ in range(layers))
         self.to_pixels = ModulatedSiren(hidden + pixel_channels, out_channels, dim, omega=omega,
                                         demodulate=False, sine=False)
-        centers = (torch.arange(patch_size) + 0.5) / patch_size * 2 - 1       # pixel centres in (-1, 1)
+        # Pixel centres in (-1, 1) across the patch; an overlap of M pixels extends the grid by M
+        # pixels each side at the same spacing (coordinates past +-1), so the window's middle P x P
+        # are exactly the coordinates of the plain patch.
+        centers = (torch.arange(-overlap, patch_size + overlap) + 0.5) / patch_size * 2 - 1
         yy, xx = torch.meshgrid(centers, centers, indexing="ij")
         self.register_buffer("coords", torch.stack([xx, yy], -1).reshape(-1, 2), persistent=False)
 
@@ -176,23 +200,35 @@ class VitSirenGenerator(nn.Module):
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, image_size: int = 256,
                  patch_size: int = 16, dim: int = 384, depth: int = 4, heads: int = 6, noise_dim: int = 0,
                  mlp_ratio: int = 4, siren_hidden: int = 64, siren_layers: int = 2,
-                 fourier_scale: float | None = None, pixel_channels: int = 16):
+                 fourier_scale: float | None = None, pixel_channels: int = 16, decode_overlap: int = 0,
+                 stem: str = "linear"):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} must be a multiple of patch_size {patch_size}")
+        if not 0 <= decode_overlap <= patch_size // 2:
+            raise ValueError(f"decode_overlap {decode_overlap} must lie in [0, patch_size / 2] "
+                             f"= [0, {patch_size // 2}] (a window reaches at most half into its neighbours)")
+        if stem not in STEMS:
+            raise ValueError(f"unknown stem {stem!r}; choose one of {', '.join(STEMS)}")
+        self.decode_overlap = decode_overlap
         self.patch_size = patch_size
         self.size_multiple, self.min_side = self.size_rule(patch_size=patch_size, pixel_channels=pixel_channels)
         self.out_channels = out_channels
         self.noise_dim = noise_dim
         self.grid = (image_size // patch_size, image_size // patch_size)
-        self.patch_embed = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
+        if stem == "linear":
+            self.patch_embed = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
+        else:
+            self.patch_embed = ConvStem(in_channels, dim, patch_size)
         self.pos_embed = nn.Parameter(torch.randn(1, self.grid[0] * self.grid[1], dim) * 0.02)
         self.mapping = nn.Sequential(nn.Linear(dim + noise_dim, dim), nn.LeakyReLU(0.2), nn.Linear(dim, dim))
         self.blocks = nn.ModuleList(GeneratorBlock(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = SelfModulatedLayerNorm(dim, dim)
         self.decoder = SirenPatchDecoder(dim=dim, patch_size=patch_size, out_channels=out_channels,
                                          hidden=siren_hidden, layers=siren_layers, fourier_scale=fourier_scale,
-                                         pixel_channels=pixel_channels)
+                                         pixel_channels=pixel_channels, overlap=decode_overlap)
+        if decode_overlap:
+            self.register_buffer("blend_weight", blend_window(patch_size, decode_overlap), persistent=False)
         self.pixel_channels = pixel_channels
         if pixel_channels:
             # tanh keeps the features in [-1, 1], the range of the sine features beside them.
@@ -226,6 +262,8 @@ class VitSirenGenerator(nn.Module):
         h = tokens + resize_pos_embed(self.pos_embed, self.grid, grid)
         for block in self.blocks:
             h = block(h, w)
+        if self.decode_overlap:
+            return torch.tanh(self._decode_windows(self.norm(h, w), x))
         pixels = None
         if self.pixel_channels:
             f = self.pixel_stem(x)                                              # N, c, H, W
@@ -235,3 +273,15 @@ class VitSirenGenerator(nn.Module):
         image = patches.reshape(n, grid[0], grid[1], p, p, self.out_channels)
         image = image.permute(0, 5, 1, 3, 2, 4).reshape(n, self.out_channels, height, width)
         return torch.tanh(image)
+
+    def _decode_windows(self, tokens: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Each token decodes its (P + 2M)^2 window; the windows are overlap-added (pre-tanh)."""
+        p, m = self.patch_size, self.decode_overlap
+        window = p + 2 * m
+        pixels = None
+        if self.pixel_channels:
+            # Zero padding: the window pixels outside the image are decoded, then dropped by the fold.
+            f = F.unfold(self.pixel_stem(x), window, stride=p, padding=m)       # N, c*K, T
+            pixels = f.reshape(x.shape[0], self.pixel_channels, window * window, -1).permute(0, 3, 2, 1)
+        patches = self.decoder(tokens, pixels=pixels)                           # N, T, K, C
+        return overlap_add(patches, self.blend_weight, x.shape[-2:], p, m)
