@@ -233,3 +233,34 @@ def test_bench_train_args_reach_the_configuration_not_the_baseline(tmp_path):
     assert runner.trainer.latent_opt is not None and runner.trainer.cfg.net.vit_noise == 8
     runner.step()
     assert all(p.grad is not None for p in runner.trainer.raw_nets["gen_ab"].parameters())
+
+
+def test_bench_baseline_with_train_args_that_reshape_the_networks_is_a_clear_error():
+    from translate.bench.cli import run_config
+    from translate.bench.measure import Spec
+    spec = Spec(model="pix2pix", netG="vit_siren", netD="basic", ndf=8, crop_size=32,
+                train_args=" ".join(TINY_VIT[2:] + ["--latent_optimization"]))
+    with pytest.raises(SystemExit, match="--train_args .* change the networks.*leave out --baseline"):
+        run_config(spec, iters=1, warmup=0, baseline=True, peak_seconds=0.05)
+
+
+def test_the_latent_step_costs_about_one_more_g_and_d_forward_and_backward(tmp_path):
+    """Counted FLOPs (no timing noise): the step with LOGAN minus the step without is one G and
+    one D forward plus the backward to the latent only (no weight gradients), so between half
+    and all of a full forward-and-backward of G and D on the batch."""
+    import dataclasses
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from translate.bench.measure import Spec, build_runner, count_flops
+    off = Spec(model="pix2pix", netG="vit_siren", netD="basic", ndf=8, crop_size=32,
+               train_args=" ".join(TINY_VIT[2:]))
+    on = dataclasses.replace(off, train_args=off.train_args + " --latent_optimization")
+    runner = build_runner(off, classic=False, checkpoints_dir=str(tmp_path / "off"))
+    extra = count_flops(build_runner(on, classic=False, checkpoints_dir=str(tmp_path / "on"))) - count_flops(runner)
+    nets, batch = runner.trainer.raw_nets, runner.batch
+    with FlopCounterMode(display=False) as counter:
+        fake = nets["gen_ab"](batch["A"])
+        nets["disc_b"](torch.cat([batch["A"], fake], 1)).mean().backward()
+    full = counter.get_total_flops()
+    assert 0.5 * full < extra < full, (extra, full)
