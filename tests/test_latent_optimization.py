@@ -5,11 +5,19 @@ bit-exact resume with it on, and the benchmark's --train_args that measures its 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 import train as train_entry
 from imaging import make_paired, make_unpaired
@@ -248,10 +256,6 @@ def test_the_latent_step_costs_about_one_more_g_and_d_forward_and_backward(tmp_p
     """Counted FLOPs (no timing noise): the step with LOGAN minus the step without is one G and
     one D forward plus the backward to the latent only (no weight gradients), so between half
     and all of a full forward-and-backward of G and D on the batch."""
-    import dataclasses
-
-    from torch.utils.flop_counter import FlopCounterMode
-
     from translate.bench.measure import Spec, build_runner, count_flops
     off = Spec(model="pix2pix", netG="vit_siren", netD="basic", ndf=8, crop_size=32,
                train_args=" ".join(TINY_VIT[2:]))
@@ -264,3 +268,27 @@ def test_the_latent_step_costs_about_one_more_g_and_d_forward_and_backward(tmp_p
         nets["disc_b"](torch.cat([batch["A"], fake], 1)).mean().backward()
     full = counter.get_total_flops()
     assert 0.5 * full < extra < full, (extra, full)
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_train_with_latent_optimization_and_stay_in_sync(tmp_path):
+    """torchrun, 2 CPU processes (gloo): the latent pass runs the bare modules, the updates the DDP ones."""
+    make_paired(tmp_path / "data", n=8)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    worker = Path(__file__).with_name("dist_worker.py")
+    argv = ["--model", "pix2pix", *TINY_VIT, "--netD", "basic", "--ndf", "4", "--norm", "batch", "--load_size", "32",
+            "--crop_size", "32", "--display_id", "0", "--num_threads", "0", "--gpu_ids", "-1", "--name", "ddp",
+            "--checkpoints_dir", "ck", "--batch_size", "2", "--latent_optimization"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), str(worker), str(tmp_path / "run"), "2", "--dataroot", str(tmp_path / "data"),
+           *argv]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    traces = [json.loads((tmp_path / "run" / f"trace{r}.json").read_text()) for r in (0, 1)]
+    assert all(t["world"] == 2 and t["ddp"] == "DistributedDataParallel" for t in traces)
+    for step in range(2):
+        a, b = (t["trace"][step] for t in traces)
+        assert a["checksum"] == pytest.approx(b["checksum"], rel=1e-6), "weights differ across ranks"
