@@ -298,9 +298,23 @@ def _check_train(o) -> None:
     if (o.adaptive_gan_weight or o.disc_start > 0) and not _reconstruction_weights(o, spec):
         raise OptionsError("--adaptive_gan_weight and --disc_start weigh the GAN term against a "
                            "reconstruction term: set --lambda_L1 (pix2pix) or the cycle weights > 0")
+    _check_latent_optimization(o)
     unknown = [t for t in _diffaugment(o) if t not in ("color", "translation", "cutout")]
     if unknown:
         raise OptionsError(f"--diffaugment: unknown {', '.join(unknown)}; use color,translation,cutout")
+
+
+def _check_latent_optimization(o) -> None:
+    """LOGAN optimises a noise latent: the generator must take one, of --vit_noise > 0 entries."""
+    if not o.latent_optimization:
+        return
+    takers = sorted(n for n in GENERATORS if "noise_dim" in generator_arguments(n))
+    if o.netG not in takers:
+        raise OptionsError(f"--latent_optimization needs a generator with a noise latent (--netG {_or_list(takers)} "
+                           f"with --vit_noise > 0); --netG {o.netG} takes none")
+    if o.vit_noise == 0:
+        raise OptionsError(f"--latent_optimization optimises the noise latent, but --vit_noise is 0: "
+                           f"set --vit_noise N (e.g. 64) for --netG {o.netG}")
 
 
 def _diffaugment(o) -> tuple[str, ...]:
@@ -354,7 +368,9 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
                           pool_size=o.pool_size, mixed_precision=o.mixed_precision,
                           channels_last=o.channels_last, compile=o.compile, n_critic=o.n_critic,
                           ema_decay=o.ema_decay, max_bad_steps=o.max_bad_steps,
-                          max_iters=o.max_iters, seed=o.seed, deterministic=o.deterministic),
+                          max_iters=o.max_iters, seed=o.seed, deterministic=o.deterministic,
+                          latent_optimization=o.latent_optimization, lo_steps=o.lo_steps, lo_alpha=o.lo_alpha,
+                          lo_beta=o.lo_beta, lo_clip=o.lo_clip),
         display=DisplayConfig(display_id=o.display_id, display_server=o.display_server,
                               display_port=o.display_port, display_env=o.display_env,
                               display_ncols=o.display_ncols, display_freq=o.display_freq,

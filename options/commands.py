@@ -110,6 +110,9 @@ def bench_parser(description: str, *, modes: Iterable[str], models: Iterable[str
         p.add_argument("--json", action="store_true", help="print one JSON object per configuration")
         p.add_argument("--device", default=default_device, choices=("cpu", "cuda"))
         p.add_argument("--seed", type=SEED, default=0)
+        p.add_argument("--train_args", default="",
+                       help='further train.py flags for the configuration, not the --baseline run, as one '
+                            'string: --train_args "--vit_noise 64 --latent_optimization"')
         p.add_argument("--threads", type=ints(1, 1024), default=None, help="CPU threads (torch.set_num_threads); default torch's")
         p.add_argument("--peak_seconds", type=floats(0, 3600, low_open=True), default=3.0, help="time budget of the matmul peak measurement")
     p = sub.add_parser("standard", help="the standard set, written as a markdown table",

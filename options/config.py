@@ -101,6 +101,12 @@ class OptimConfig:
     max_iters: int | None = None  # stop after this many iterations (smoke runs, demos)
     seed: int = 0
     deterministic: bool = False
+    # LOGAN's latent optimisation (translate/training/latent_optimization.py).
+    latent_optimization: bool = False
+    lo_steps: int = 1
+    lo_alpha: float = 0.9
+    lo_beta: float = 5.0
+    lo_clip: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,16 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n_critic", type=ints(1, 100), default=1, help="discriminator steps per generator step")
     _bool_flag(p, "--adaptive_gan_weight", "VQGAN's adaptive adversarial weight")
     p.add_argument("--disc_start", type=ints(0, BIG), default=0, help="iteration at which D starts to count")
+    # LOGAN (Wu et al. 2019): a natural-gradient step on the noise latent before the updates.
+    _bool_flag(p, "--latent_optimization", "LOGAN: move each judged fake's noise latent z up the generator's "
+               "adversarial score before the G and D updates (needs --netG vit_siren --vit_noise > 0)")
+    p.add_argument("--lo_steps", type=ints(1, 100), default=1, help="latent optimisation steps per iteration")
+    p.add_argument("--lo_alpha", type=floats(0, 1e3, low_open=True), default=0.9,
+                   help="latent step size alpha in dz = alpha g / (beta + |g|^2) (LOGAN's default)")
+    p.add_argument("--lo_beta", type=floats(0, 1e6, low_open=True), default=5.0,
+                   help="damping beta in dz = alpha g / (beta + |g|^2) (LOGAN's default)")
+    p.add_argument("--lo_clip", type=floats(0, None, low_open=True, allow_inf=True), default=3.0,
+                   help="clip the optimised latent to [-lo_clip, lo_clip] (z ~ N(0, I); inf: no clip)")
 
 
 def add_logging_flags(p: argparse.ArgumentParser) -> None:

@@ -51,6 +51,8 @@ CONTEXT = {
     "lambda_cs": ["--model", "csgan"],
     "lambda_cutmix": ["--netD", "unet"],
     "lambda_gp": ["--gan_mode", "wgangp"],
+    "lo_": ["--netG", "vit_siren", "--netD", "vit", "--vit_dim", "32", "--vit_heads", "2", "--vit_depth", "1",
+            "--vit_patch_size", "8", "--vit_pixel_skip", "4", "--vit_noise", "8", "--latent_optimization"],
 }
 # A valid value for flags whose default is None and that the base command line does not set.
 VALID = {"--lr_D": "0.0002", "--max_iters": "1", "--max_megapixels": "10", "--size": "32", "--rounds": "1", "--threads": "1",

@@ -4,10 +4,13 @@
         --mixed_precision bf16 --channels_last --iters 5 --warmup 2 --baseline --json
     python -m translate.bench infer --model pix2pix --netG unet_256 --baseline
     python -m translate.bench standard --out bench-results/standard.md
+    python -m translate.bench train --model pix2pix --netG vit_siren --netD vit --crop_size 128 \
+        --train_args "--vit_noise 64 --latent_optimization"
 
 ``train`` times the real ``Trainer.train_step`` (G and D updates, every loss,
 the image pools) on a fixed in-memory batch; ``infer`` times gen_ab under
-``torch.inference_mode``.  ``--baseline`` also runs the same networks the
+``torch.inference_mode``.  ``--train_args`` passes further train.py flags to the configuration
+(not to the classic baseline).  ``--baseline`` also runs the same networks the
 classic way (fp32, eager, NCHW, stock instance norm, one image per generator
 call, a host sync per step, Adam without foreach/fused) in the same process,
 timed in alternating blocks with the configuration, and reports the speedup.
@@ -88,7 +91,12 @@ def run_config(spec: Spec, *, iters: int, warmup: int, baseline: bool, rounds: i
             runners["baseline"] = build_runner(spec, classic=True, checkpoints_dir=tmp)
         runners["config"] = build_runner(spec, classic=False, checkpoints_dir=tmp)
         if baseline:
-            runners["config"].copy_weights_from(runners["baseline"])
+            try:
+                runners["config"].copy_weights_from(runners["baseline"])
+            except RuntimeError:   # a state-dict mismatch: --train_args changed the networks' shapes
+                raise SystemExit(f"python -m translate.bench: error: --train_args {spec.train_args!r} change the "
+                                 f"networks, so the classic baseline cannot share their weights: leave out "
+                                 f"--baseline (or the flags that shape the networks)") from None
         main = runners["config"]
         # The FLOPs are counted over one eager step, which doubles as a warm-up step of
         # that runner (the classic one if present: it is never compiled).
@@ -133,6 +141,8 @@ def format_row(row: dict) -> str:
             f"peak {_mib(row['peak_mem_bytes'])} MiB (+{_mib(row['peak_mem_growth_bytes'])} in the measured steps), "
             f"{row['flops_per_image'] / 1e9:.1f} GFLOP/img, mfu {row['mfu']:.3f} "
             f"of {row['peak_flops'] / 1e9:.1f} GFLOP/s {row['peak_dtype']} matmul, convs in {row['conv_dtype']}")
+    if row.get("train_args"):
+        text += f", train args {row['train_args']!r}"
     if "speedup" in row:
         text += f"; baseline {row['baseline_images_per_s']:.3f} img/s, speedup {row['speedup']:.2f}x"
     return text
@@ -209,6 +219,7 @@ def spec_argv(spec: Spec) -> list[str]:
     argv += ["--norm", spec.norm] if spec.norm else []
     argv += ["--channels_last"] if spec.channels_last else []
     argv += ["--compile"] if spec.compile else []
+    argv += ["--train_args", spec.train_args] if spec.train_args else []
     return argv
 
 
@@ -271,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = Spec(mode=args.command, model=args.model, netG=args.netG, netD=args.netD, norm=args.norm,
                 ngf=args.ngf, ndf=args.ndf, crop_size=args.crop_size, batch_size=args.batch_size,
                 mixed_precision=args.mixed_precision, channels_last=args.channels_last,
-                compile=args.compile, device=args.device, seed=args.seed)
+                compile=args.compile, device=args.device, seed=args.seed, train_args=args.train_args)
     try:
         row = run_config(spec, iters=args.iters, warmup=args.warmup, baseline=args.baseline, rounds=args.rounds,
                          peak_seconds=args.peak_seconds)

@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import gc
 import re
+import shlex
 import statistics
 import time
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class Spec:
     compile: bool = False
     device: str = "cpu"
     seed: int = 0
+    train_args: str = ""              # extra train.py flags for the configuration (not the classic run)
 
 
 def default_norm(model: str) -> str:
@@ -79,6 +81,7 @@ def train_argv(spec: Spec, *, classic: bool, checkpoints_dir: str) -> list[str]:
         argv += ["--mixed_precision", spec.mixed_precision]
         argv += ["--channels_last"] if spec.channels_last else []
         argv += ["--compile"] if spec.compile else []
+        argv += shlex.split(spec.train_args)   # last: they may override the flags above
     return argv
 
 

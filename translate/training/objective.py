@@ -87,7 +87,10 @@ class Objective(nn.Module):
         return self.steps_since_disc_start(step) >= 0
 
     # ---- images ----------------------------------------------------------
-    def generate(self, batch: dict) -> dict[str, torch.Tensor]:
+    def generate(self, batch: dict, latents: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """``latents``: the noise latent z to make some images with (LOGAN, latent_optimization.py);
+        the others are made as the generator makes them by itself."""
+        latents = latents or {}
         images = {"real_a": batch["A"]}
         if "B" in batch:
             images["real_b"] = batch["B"]
@@ -95,24 +98,29 @@ class Objective(nn.Module):
         while pending:
             name = pending.pop(0)
             net_name, source = self.recipes[name]
-            partner = self._batch_partner(name, pending, images)
+            partner = self._batch_partner(name, pending, images, latents)
             if partner is None:
-                images[name] = self.nets[net_name](images[source])
+                images[name] = self._run(net_name, images[source], latents.get(name))
                 continue
             pending.remove(partner)
             other_source = self.recipes[partner][1]
-            both = self.nets[net_name](torch.cat([images[source], images[other_source]]))
+            z = torch.cat([latents[name], latents[partner]]) if name in latents else None
+            both = self._run(net_name, torch.cat([images[source], images[other_source]]), z)
             images[name], images[partner] = both.split([images[source].shape[0],
                                                         images[other_source].shape[0]])
         return images
 
-    def _batch_partner(self, name: str, pending: list[str], images: dict) -> str | None:
+    def _run(self, net_name: str, x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        return self.nets[net_name](x) if z is None else self.nets[net_name](x, z=z)
+
+    def _batch_partner(self, name: str, pending: list[str], images: dict, latents: Mapping) -> str | None:
         net_name, source = self.recipes[name]
         if not self.batchable.get(net_name):
             return None
         for other in pending:
             other_net, other_source = self.recipes[other]
-            if (other_net == net_name and other_source in images
+            # One call takes one latent for both or none (the generator draws the rest itself).
+            if (other_net == net_name and other_source in images and (name in latents) == (other in latents)
                     and images[other_source].shape[1:] == images[source].shape[1:]):
                 return other
         return None
@@ -124,6 +132,10 @@ class Objective(nn.Module):
         return image
 
     # ---- losses ----------------------------------------------------------
+    def adversarial_loss(self, term: Term, disc: nn.Module, images: dict) -> torch.Tensor:
+        """The G loss of adversarial ``term`` with ``disc`` judging (the score LOGAN's latent step climbs)."""
+        return self._fool(term, disc, images)
+
     def _fool(self, term: Term, disc: nn.Module, images: dict) -> torch.Tensor:
         logits = disc(self.augment(self.discriminator_input(images, images[term.needs[0]])))
         return losses.gan_loss(logits, real=True, mode=self.cfg.gan_mode, for_discriminator=False)

@@ -1,6 +1,6 @@
 """The training loop: Accelerator, optimizers, schedulers, pools, and the order of a step.
 
-Step order: generate; freeze D; G loss, backward, step; unfreeze D; D loss on
+Step order: freeze D; (LOGAN: the latent step) generate; G loss, backward, step; unfreeze D; D loss on
 detached (pooled) fakes, backward, step.  Only the main process displays and
 writes files.  Losses stay on the device between --print_freq reports, so a
 step has no host sync except the finiteness check (free on the CPU).
@@ -23,7 +23,7 @@ from options import TrainConfig, format_options
 from translate import checkpoint as ckpt
 from translate import devices, files
 from translate import stop_signals
-from translate.training import resume, run_lock, validation_hook
+from translate.training import latent_optimization, resume, run_lock, validation_hook
 from translate._checkout import import_from_checkout
 from translate.training.image_pool import ImagePool
 from translate.networks import build_networks
@@ -119,6 +119,11 @@ class Trainer:
         self.pools = {d: ImagePool(o.pool_size, seed=o.seed + i) for i, d in enumerate(self.objective.judges)}
         # Shadow copies of the generators (--ema_decay); test.py prefers them.
         self.emas = {n: EMA(nets[n], o.ema_decay) for n in self.gen_names} if o.ema_decay > 0 else {}
+        # LOGAN (--latent_optimization): bare modules where DDP wraps them, as in the G step's D.
+        bare = {n: nets[n] if n in self.synced else wrapped[n] for n in nets}
+        self.latent_opt = (latent_optimization.LatentOptimizer(
+            self.objective, bare, steps=o.lo_steps, alpha=o.lo_alpha, beta=o.lo_beta, clip=o.lo_clip)
+            if o.latent_optimization else None)
 
     # ---- one step --------------------------------------------------------
     def _set_disc_grad(self, flag: bool) -> None:
@@ -141,8 +146,9 @@ class Trainer:
         acc, obj = self.accelerator, self.objective
         batch = self._to_device(batch)
         with acc.autocast():
-            images = obj.generate(batch)
             self._set_disc_grad(False)
+            latents = self.latent_opt.latents(batch, self.steps) if self.latent_opt else None
+            images = obj.generate(batch, latents)
             g_loss, g_logs = obj.generator_loss(images, step=self.steps,
                                                 discriminators=self._discriminators_for_generator_step())
         if not self._finite(g_loss):

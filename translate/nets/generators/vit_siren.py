@@ -246,7 +246,16 @@ class VitSirenGenerator(nn.Module):
         """The weight nearest the output (for the adaptive GAN weight)."""
         return self.decoder.to_pixels.weight
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def latent_dim(self) -> int:
+        """Size of the noise latent ``z`` that ``forward`` takes (0: none)."""
+        return self.noise_dim
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """``z``: N x noise_dim latent to use; None draws z ~ N(0, I) in training mode, zeros in eval.
+
+        An explicit latent is for LOGAN's latent optimisation (translate/training/latent_optimization.py).
+        """
         n, _, height, width = x.shape
         p = self.patch_size
         if height % p or width % p:
@@ -255,9 +264,14 @@ class VitSirenGenerator(nn.Module):
         grid = (height // p, width // p)
         tokens = self.patch_embed(x).flatten(2).transpose(1, 2)                 # N, T, dim
         latent = tokens.mean(1)
+        if z is not None and (not self.noise_dim or tuple(z.shape) != (n, self.noise_dim)):
+            raise ValueError(f"VitSirenGenerator with noise_dim {self.noise_dim} takes a latent of shape "
+                             f"({n}, {self.noise_dim}); got {tuple(z.shape)}")
         if self.noise_dim:
-            z = (torch.randn if self.training else torch.zeros)(n, self.noise_dim, device=x.device, dtype=latent.dtype)
-            latent = torch.cat([latent, z], dim=1)
+            if z is None:
+                z = (torch.randn if self.training else torch.zeros)(n, self.noise_dim, device=x.device,
+                                                                    dtype=latent.dtype)
+            latent = torch.cat([latent, z.to(latent.dtype)], dim=1)
         w = self.mapping(latent)
         h = tokens + resize_pos_embed(self.pos_embed, self.grid, grid)
         for block in self.blocks:
