@@ -166,7 +166,7 @@ def _network_config(o) -> NetworkConfig:
         use_dropout=not o.no_dropout, vit_patch_size=o.vit_patch_size, vit_depth=o.vit_depth,
         vit_dim=o.vit_dim, vit_heads=o.vit_heads, vit_noise=o.vit_noise, vit_pixel_skip=o.vit_pixel_skip,
         vit_patch_overlap=o.vit_patch_overlap, vit_decode_overlap=o.vit_decode_overlap, vit_stem=o.vit_stem,
-        vit_fourier_scale=o.vit_fourier_scale, spectral_norm=o.spectral_norm,
+        vit_fourier_scale=o.vit_fourier_scale, vit_output_init=o.vit_output_init, spectral_norm=o.spectral_norm,
         self_attention=o.self_attention, num_D=o.num_D, crop_size=o.crop_size)
 
 

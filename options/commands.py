@@ -251,10 +251,11 @@ def quality_table_parser(description: str, *, models: Iterable[str]) -> argparse
     budget = p.add_mutually_exclusive_group(required=True)
     budget.add_argument("--iters", type=ints(1, 10**9), help="training budget in iterations (--max_iters)")
     budget.add_argument("--budget_minutes", type=floats(0, 10**6, low_open=True),
-                        help="training budget in wall-clock minutes of an idle machine: iterations = "
-                             "budget / --step_seconds (as `python -m translate.bench train` measures the step)")
+                        help="training budget in minutes of one idle core: iterations = budget / the step's "
+                             "cost (--step_seconds, else measured by scripts/step_cost.py)")
     p.add_argument("--step_seconds", type=floats(0, 10**6, low_open=True), default=None,
-                   help="seconds per training step of this configuration on an idle machine (with --budget_minutes)")
+                   help="CPU seconds per training step of this configuration on one thread (with --budget_minutes; "
+                        "default: measure them first)")
     add_run_flags(p, "name", name={"required": None, "default": None,
                                    "help": "run name (default: quality_<model>_<iters>)"})
     p.add_argument("--label", default=None, help="first column (default: --model)")
@@ -266,6 +267,19 @@ def quality_table_parser(description: str, *, models: Iterable[str]) -> argparse
     p.add_argument("--out", default=None, help="markdown file to append the rows to")
     return p
 
+
+
+def step_cost_parser(description: str, *, models: Iterable[str]) -> argparse.ArgumentParser:
+    """``python scripts/step_cost.py``."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, choices=tuple(models))
+    p.add_argument("--netG", required=True)
+    p.add_argument("--netD", required=True)
+    p.add_argument("--crop_size", type=SIDE, default=128)
+    p.add_argument("--steps", type=ints(1, BIG), default=8, help="measured steps (the median is reported)")
+    p.add_argument("--warmup", type=ints(0, BIG), default=2, help="untimed steps first")
+    p.add_argument("--train_args", default="", help="further train.py flags, as one string")
+    return p
 
 
 def _regex(text: str) -> re.Pattern:

@@ -57,6 +57,7 @@ class NetworkConfig:
     vit_decode_overlap: int = 0
     vit_stem: str = "linear"
     vit_fourier_scale: float | None = None
+    vit_output_init: str = "siren"
     spectral_norm: bool = False
     self_attention: bool = False
     num_D: int = 2

@@ -94,6 +94,9 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vit_stem", default="linear", choices=("linear", "conv"),
                    help="vit_siren patch embedding: one P x P linear map, or stride-2 3x3 convolutions "
                         "(Xiao et al. 2021; --vit_patch_size a power of two)")
+    p.add_argument("--vit_output_init", default="siren", choices=("siren", "linear"),
+                   help="vit_siren: initial scale of the decoder's last (linear) layer: SIREN's (divided by "
+                        "omega 30) or nn.Linear's")
     p.add_argument("--vit_fourier_scale", type=floats(0, 1e4, low_open=True), default=None,
                    help="vit_siren's Fourier-feature frequency omega_f (default pi * vit_patch_size / 4)")
     _bool_flag(p, "--spectral_norm", "spectral normalization on the discriminator's layers")

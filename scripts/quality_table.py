@@ -44,16 +44,20 @@ def _fmt(value, digits: int = 3) -> str:
 
 
 def budget_iterations(args) -> tuple[int, str]:
-    """(--max_iters, the budget column): a fixed iteration count, or an idle-machine wall-clock budget
-    turned into iterations with the configuration's measured step time (so that rows trained while the
-    machine was shared still get the same budget)."""
+    """(--max_iters, the budget column): a fixed iteration count, or a budget in minutes of one core
+    turned into iterations with the configuration's step cost (--step_seconds, or measured here by
+    scripts/step_cost.py as CPU seconds on one thread), so that rows trained while the machine was
+    shared still get the same budget."""
     if args.iters is not None:
         return args.iters, f"{args.iters} iterations"
-    if args.step_seconds is None:
-        sys.exit("quality_table: --budget_minutes needs --step_seconds, the idle step time of this configuration "
-                 "(python -m translate.bench train ... reports it as step_s_median with --json)")
-    iters = max(1, round(args.budget_minutes * 60 / args.step_seconds))
-    return iters, f"{args.budget_minutes:g} min at {args.step_seconds:.3f} s/step"
+    seconds = args.step_seconds
+    if seconds is None:   # measure it: the networks and flags come from --common and --train
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from step_cost import step_cost
+        print("measuring the CPU seconds of one training step on one thread (scripts/step_cost.py) ...", flush=True)
+        seconds = step_cost(args.model, "resnet_9blocks", "basic", train_args=f"{args.common} {args.train}")
+    iters = max(1, round(args.budget_minutes * 60 / seconds))
+    return iters, f"{args.budget_minutes:g} min at {seconds:.3f} s/step"
 
 
 def rows(label: str, command: str, budget: str, minutes: float, iters: int, metrics: dict) -> list[str]:

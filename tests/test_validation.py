@@ -203,9 +203,19 @@ def test_quality_table_budget_in_minutes_becomes_iterations():
     assert qt.budget_iterations(args) == (1170, "10 min at 0.513 s/step")
     args = qt.build_parser().parse_args(["--model", "pix2pix", "--dataroot", "d", "--iters", "7"])
     assert qt.budget_iterations(args) == (7, "7 iterations")
-    args = qt.build_parser().parse_args(["--model", "pix2pix", "--dataroot", "d", "--budget_minutes", "10"])
-    with pytest.raises(SystemExit, match="--budget_minutes needs --step_seconds"):
-        qt.budget_iterations(args)
     with pytest.raises(SystemExit):   # one budget, not both
         qt.build_parser().parse_args(["--model", "pix2pix", "--dataroot", "d", "--iters", "7",
                                       "--budget_minutes", "1"])
+
+
+@pytest.mark.slow   # builds a Trainer and runs ten training steps: ~10 s on the shared machine
+def test_quality_table_measures_the_step_cost_when_not_given(tmp_path, monkeypatch):
+    """Without --step_seconds the cost is measured: one thread, CPU seconds of the real train step."""
+    monkeypatch.chdir(tmp_path)
+    qt = _quality_table_module()
+    args = qt.build_parser().parse_args(["--model", "pix2pix", "--dataroot", "d", "--budget_minutes", "0.5",
+                                         "--common", "--netG resnet_6blocks --load_size 32 --crop_size 32",
+                                         "--train", "--ngf 4 --ndf 4"])
+    iters, budget = qt.budget_iterations(args)
+    seconds = float(budget.split(" at ")[1].split(" s/step")[0])
+    assert 0 < seconds < 5 and iters == pytest.approx(30 / seconds, rel=0.02), budget

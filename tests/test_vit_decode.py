@@ -266,3 +266,31 @@ def test_a_classic_train_opt_txt_carries_the_options_to_the_loader():
     assert (net.vit_decode_overlap, net.vit_stem, net.vit_fourier_scale) == (3, "conv", None)
     flags["vit_fourier_scale"] = "2.5"
     assert network_config_from_flags(classic_flags(flags, "pix2pix", CLASSIC_RUN_FLAGS)[0]).vit_fourier_scale == 2.5
+
+
+def _pre_tanh_std(gen: VitSirenGenerator, x: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float(torch.atanh(gen(x).clamp(-0.999999, 0.999999)).std())
+
+
+def test_linear_output_init_starts_away_from_grey_and_loads_the_same_weights():
+    """SIREN's 1/omega scale on the last (linear) layer starts the outputs within a few hundredths of
+    grey; nn.Linear's scale spreads them over tanh's range. Only the start differs: same keys, and
+    loaded weights give the same output."""
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    torch.manual_seed(0)
+    siren = VitSirenGenerator(image_size=64, patch_size=8, dim=64, depth=1, heads=2).eval()
+    torch.manual_seed(0)
+    linear = VitSirenGenerator(image_size=64, patch_size=8, dim=64, depth=1, heads=2, output_init="linear").eval()
+    assert _pre_tanh_std(siren, x) < 0.1 < 0.2 < _pre_tanh_std(linear, x)
+    linear.load_state_dict(siren.state_dict())   # strict
+    with torch.no_grad():
+        assert torch.equal(linear(x), siren(x))
+    with pytest.raises(ValueError, match="unknown output_init"):
+        VitSirenGenerator(image_size=64, patch_size=8, dim=64, depth=1, heads=2, output_init="zeros")
+
+
+def test_output_init_flag_reaches_the_record():
+    gen = make_generator(parse_train_options(BASE + ["--vit_output_init", "linear"]).net, 3, 3)
+    assert network_record(gen)["args"]["output_init"] == "linear"
+    assert network_record(make_generator(parse_train_options(BASE).net, 3, 3))["args"]["output_init"] == "siren"

@@ -35,8 +35,8 @@ from translate.networks import build_networks, make_generator, rebuild_networks
 # generators (NetworkConfig's) and the direction the run was trained in.
 CLASSIC_RUN_FLAGS = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc", "crop_size", "init_type",
                      "vit_patch_size", "vit_depth", "vit_dim", "vit_heads", "vit_noise", "vit_pixel_skip",
-                     "vit_patch_overlap", "vit_decode_overlap", "vit_stem", "vit_fourier_scale", "self_attention",
-                     "direction")
+                     "vit_patch_overlap", "vit_decode_overlap", "vit_stem", "vit_fourier_scale", "vit_output_init",
+                     "self_attention", "direction")
 CLASSIC_CROP_SIZE = 256   # the classic --crop_size default (ours is 128 on the built-in data)
 CLASSIC_FILE = re.compile(r"(?P<label>.+)_net_G\.pth")
 

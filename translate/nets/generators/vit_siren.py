@@ -49,6 +49,11 @@ above exactly, so checkpoints that do not record them rebuild unchanged):
   P must be a power of two.
 - ``fourier_scale`` (--vit_fourier_scale): omega_f of the Fourier features (default
   pi P / 4, see SirenPatchDecoder); larger values let a patch hold finer detail.
+- ``output_init`` "linear" (--vit_output_init): the decoder's last, linear layer starts with
+  nn.Linear's scale instead of SIREN's (which divides by omega = 30, meant for sine layers):
+  with SIREN's, the first outputs vary by about 0.03 around grey, and Adam needs on the order
+  of a thousand steps to grow them (the grey, washed-out outputs of issue 15). Initialisation
+  only: loaded weights are the same either way.
 
 Tensor contract: N x in_channels x H x W -> N x out_channels x H x W in (-1, 1);
 H and W must be multiples of patch_size.
@@ -154,6 +159,9 @@ class ModulatedSiren(nn.Module):
         return torch.sin(self.omega * out) if self.sine else out
 
 
+OUTPUT_INITS = ("siren", "linear")   # how the decoder's last (linear) layer starts: --vit_output_init
+
+
 class SirenPatchDecoder(nn.Module):
     """Maps N x T x dim patch embeddings to N x T x (P*P) x out_channels pixel values."""
 
@@ -161,7 +169,7 @@ class SirenPatchDecoder(nn.Module):
 
     def __init__(self, *, dim: int, patch_size: int, out_channels: int, hidden: int = 64,
                  layers: int = 2, fourier_scale: float | None = None, omega: float = 30.0,
-                 pixel_channels: int = 0, overlap: int = 0):
+                 pixel_channels: int = 0, overlap: int = 0, output_init: str = "siren"):
         super().__init__()
         # SIREN's first-layer w0 = 30 assumes coordinates spanning a whole image of
         # hundreds of pixels; ours span one patch of P. The default keeps the
@@ -174,6 +182,15 @@ class SirenPatchDecoder(nn.Module):
         self.layers = nn.ModuleList(ModulatedSiren(hidden, hidden, dim, omega=omega) for _ in range(layers))
         self.to_pixels = ModulatedSiren(hidden + pixel_channels, out_channels, dim, omega=omega,
                                         demodulate=False, sine=False)
+        if output_init == "linear":
+            # The last layer has no sine, so SIREN's 1/omega scale only shrinks it: its outputs start
+            # at a std of about 0.03 (grey after tanh) and Adam grows each weight by about lr a step.
+            # nn.Linear's U(+-1/sqrt(fan_in)) starts them at a std of about 0.4 instead.
+            bound = 1 / math.sqrt(hidden + pixel_channels)
+            with torch.no_grad():
+                self.to_pixels.weight.uniform_(-bound, bound)
+        elif output_init != "siren":
+            raise ValueError(f"unknown output_init {output_init!r}; choose one of {', '.join(OUTPUT_INITS)}")
         # Pixel centres in (-1, 1) across the patch; an overlap of M pixels extends the grid by M
         # pixels each side at the same spacing (coordinates past +-1), so the window's middle P x P
         # are exactly the coordinates of the plain patch.
@@ -201,7 +218,7 @@ class VitSirenGenerator(nn.Module):
                  patch_size: int = 16, dim: int = 384, depth: int = 4, heads: int = 6, noise_dim: int = 0,
                  mlp_ratio: int = 4, siren_hidden: int = 64, siren_layers: int = 2,
                  fourier_scale: float | None = None, pixel_channels: int = 16, decode_overlap: int = 0,
-                 stem: str = "linear"):
+                 stem: str = "linear", output_init: str = "siren"):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} must be a multiple of patch_size {patch_size}")
@@ -226,7 +243,8 @@ class VitSirenGenerator(nn.Module):
         self.norm = SelfModulatedLayerNorm(dim, dim)
         self.decoder = SirenPatchDecoder(dim=dim, patch_size=patch_size, out_channels=out_channels,
                                          hidden=siren_hidden, layers=siren_layers, fourier_scale=fourier_scale,
-                                         pixel_channels=pixel_channels, overlap=decode_overlap)
+                                         pixel_channels=pixel_channels, overlap=decode_overlap,
+                                         output_init=output_init)
         if decode_overlap:
             self.register_buffer("blend_weight", blend_window(patch_size, decode_overlap), persistent=False)
         self.pixel_channels = pixel_channels
