@@ -282,6 +282,17 @@ def step_cost_parser(description: str, *, models: Iterable[str]) -> argparse.Arg
     return p
 
 
+def compare_results_parser(description: str) -> argparse.ArgumentParser:
+    """``python scripts/compare_results.py``."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("out", help="folder for the comparison page (index.html)")
+    p.add_argument("runs", nargs="+", metavar="RESULTS_DIR[=LABEL]",
+                   help="test.py result folders (results/NAME/test_latest), each optionally =LABEL")
+    p.add_argument("--translation", default="fake_B", help="the image of each run to compare (fake_B, fake_A)")
+    p.add_argument("--width", type=ints(16, 4096), default=192, help="shown width of each picture")
+    return p
+
+
 def _regex(text: str) -> re.Pattern:
     try:
         return re.compile(text)
