@@ -2,19 +2,12 @@
 
 (Its test.py line reads the network from the trained run, so it is exercised by `make demo` itself.)
 """
-import importlib.util
-from pathlib import Path
-
 from options import parse_train_options
-
-ROOT = Path(__file__).resolve().parent.parent
+from script_module import load_script
 
 
 def _demo():
-    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("demo")
 
 
 def test_demo_command_lines_parse():

@@ -1,6 +1,5 @@
 """Validation during training (--val_freq, --val_metrics), --save_best, and test.py --metrics."""
 import json
-import importlib.util
 import os
 import re
 import socket
@@ -12,6 +11,7 @@ import pytest
 import torch
 
 from imaging import make_paired, make_unpaired
+from script_module import load_script
 from tiny_inception import tiny_inception
 from options import OptionsError, parse_train_options
 from translate import checkpoint as ckpt
@@ -189,15 +189,8 @@ def test_quality_table_script_prints_and_appends_a_row(tmp_path):
     assert all(cells[i] for i in range(6, 11))   # FID, KID, L1, PSNR, SSIM all filled in
 
 
-def _quality_table_module():
-    spec = importlib.util.spec_from_file_location("quality_table", ROOT / "scripts" / "quality_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_quality_table_budget_in_minutes_becomes_iterations():
-    qt = _quality_table_module()
+    qt = load_script("quality_table")
     args = qt.build_parser().parse_args(["--model", "pix2pix", "--dataroot", "d", "--budget_minutes", "10",
                                          "--step_seconds", "0.513"])
     assert qt.budget_iterations(args) == (1170, "10 min at 0.513 s/step")
@@ -212,7 +205,7 @@ def test_quality_table_budget_in_minutes_becomes_iterations():
 def test_quality_table_measures_the_step_cost_when_not_given(tmp_path, monkeypatch):
     """Without --step_seconds the cost is measured: one thread, CPU seconds of the real train step."""
     monkeypatch.chdir(tmp_path)
-    qt = _quality_table_module()
+    qt = load_script("quality_table")
     args = qt.build_parser().parse_args(["--model", "pix2pix", "--dataroot", "d", "--budget_minutes", "0.5",
                                          "--common", "--netG resnet_6blocks --load_size 32 --crop_size 32",
                                          "--train", "--ngf 4 --ndf 4"])
