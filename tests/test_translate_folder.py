@@ -17,7 +17,7 @@ from translate.nets.layers import init_weights
 from translate.networks import build_networks
 from translate.inference.tiling import Runner, tile_starts, translate_padded, translate_tiled
 from translate.inference.export import load_run_generator
-from translate.inference.folder import DecodeDataset, FolderOptions
+from translate.inference.folder import DecodeDataset, FolderError, FolderOptions
 
 
 
@@ -195,6 +195,18 @@ def test_benchmark_times_both_paths_on_the_same_files(ck, tmp_path):
     assert result["speedup"] == pytest.approx(result["fast_images_per_s"] / result["naive_images_per_s"])
     for kind in ("naive", "fast"):
         assert sorted(p.name for p in (tmp_path / "out" / kind).iterdir()) == ["0.jpg", "1.jpg", "2.jpg"]
+
+
+def test_benchmark_of_a_folder_of_outside_symlinks_says_why_nothing_is_left(ck, tmp_path):
+    """A folder of links to a dataset elsewhere is skipped (links out of DIR are not followed): the
+    benchmark's error must say so, not just that there are no images."""
+    image(tmp_path / "data" / "a.jpg", (32, 32), seed=0)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").symlink_to(tmp_path / "data" / "a.jpg")
+    gen = load_run_generator(str(ck), "cyc").module
+    opts = FolderOptions(str(tmp_path / "in"), str(tmp_path / "out"), num_workers=0, progress=False)
+    with pytest.raises(FolderError, match="1 skipped, e.g. .*a.jpg: symlink points outside the input folder"):
+        benchmark(gen, opts, 3)
 
 
 def conv_net(norm: str, gain: float = 0.1) -> torch.nn.Module:

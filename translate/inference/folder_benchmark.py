@@ -25,9 +25,10 @@ def benchmark(generator: torch.nn.Module, opts: FolderOptions, in_channels: int,
     ``int8`` (an int8.OnnxGenerator): its pipeline (OUTDIR/int8) is timed between two fp32
     pipeline runs, and the PSNR of its outputs against the fp32 ones is reported.
     """
-    jobs, _ = plan_jobs(opts)
+    jobs, skipped = plan_jobs(opts)
     if not jobs:
-        raise FolderError(f"no images below {opts.input_dir} to benchmark")
+        why = f": {len(skipped)} skipped, e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise FolderError(f"no images below {opts.input_dir} to benchmark{why}")
     out = Path(opts.output_dir)
     naive_net = copy.deepcopy(generator).eval().to(device)
     probe = Runner(naive_net, device=device)
