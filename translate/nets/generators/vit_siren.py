@@ -51,7 +51,7 @@ above exactly, so checkpoints that do not record them rebuild unchanged):
   pi P / 4, see SirenPatchDecoder); larger values let a patch hold finer detail.
 - ``output_init`` "linear" (--vit_output_init): the decoder's last, linear layer starts with
   nn.Linear's scale instead of SIREN's (which divides by omega = 30, meant for sine layers):
-  with SIREN's, the first outputs vary by about 0.03 around grey, and Adam needs on the order
+  with SIREN's, the first outputs vary by about 0.06 around grey, and Adam needs on the order
   of a thousand steps to grow them (the grey, washed-out outputs of issue 15). Initialisation
   only: loaded weights are the same either way.
 
@@ -184,7 +184,7 @@ class SirenPatchDecoder(nn.Module):
                                         demodulate=False, sine=False)
         if output_init == "linear":
             # The last layer has no sine, so SIREN's 1/omega scale only shrinks it: its outputs start
-            # at a std of about 0.03 (grey after tanh) and Adam grows each weight by about lr a step.
+            # at a std of about 0.06 (grey after tanh) and Adam grows each weight by about lr a step.
             # nn.Linear's U(+-1/sqrt(fan_in)) starts them at a std of about 0.4 instead.
             bound = 1 / math.sqrt(hidden + pixel_channels)
             with torch.no_grad():
