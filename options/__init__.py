@@ -223,7 +223,7 @@ def _check_vit(o) -> None:
                            f"(each head gets vit_dim / vit_heads channels)")
     if o.netG != "vit_siren":
         return
-    if o.vit_decode_overlap > o.vit_patch_size // 2:
+    if o.vit_decode_overlap is not None and o.vit_decode_overlap > o.vit_patch_size // 2:
         raise OptionsError(f"--vit_decode_overlap {o.vit_decode_overlap} reaches more than half into the "
                            f"neighbouring patches; use at most --vit_patch_size / 2 = {o.vit_patch_size // 2}")
     if o.vit_stem == "conv" and o.vit_patch_size & (o.vit_patch_size - 1):
@@ -369,6 +369,7 @@ def parse_train_options(argv: Sequence[str] | None = None) -> TrainConfig:
                           channels_last=o.channels_last, compile=o.compile, n_critic=o.n_critic,
                           ema_decay=o.ema_decay, max_bad_steps=o.max_bad_steps,
                           max_iters=o.max_iters, seed=o.seed, deterministic=o.deterministic,
+                          fast_convs=not o.stock_convs,
                           latent_optimization=o.latent_optimization, lo_steps=o.lo_steps, lo_alpha=o.lo_alpha,
                           lo_beta=o.lo_beta, lo_clip=o.lo_clip),
         display=DisplayConfig(display_id=o.display_id, display_server=o.display_server,

@@ -293,6 +293,15 @@ def compare_results_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def cpu_convs_bench_parser(description: str) -> argparse.ArgumentParser:
+    """``python scripts/cpu_convs_bench.py``."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--threads", type=ints(1, 1024), default=None, help="torch threads (default: torch's)")
+    p.add_argument("--rounds", type=ints(1, BIG), default=9, help="alternating timed rounds per layer")
+    p.add_argument("--only", default="", help="only the cases whose label contains this")
+    return p
+
+
 def _regex(text: str) -> re.Pattern:
     try:
         return re.compile(text)

@@ -54,7 +54,7 @@ class NetworkConfig:
     vit_noise: int = 0
     vit_pixel_skip: int = 16
     vit_patch_overlap: int = 2
-    vit_decode_overlap: int = 0
+    vit_decode_overlap: int | None = None   # None: vit_patch_size // 4
     vit_stem: str = "linear"
     vit_fourier_scale: float | None = None
     vit_output_init: str = "siren"
@@ -102,6 +102,7 @@ class OptimConfig:
     max_iters: int | None = None  # stop after this many iterations (smoke runs, demos)
     seed: int = 0
     deterministic: bool = False
+    fast_convs: bool = True       # the CPU training paths of translate/nets/cpu_convs.py
     # LOGAN's latent optimisation (translate/training/latent_optimization.py).
     latent_optimization: bool = False
     lo_steps: int = 1
@@ -209,8 +210,9 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return TrainConfig(
         run=_build(RunConfig, data["run"]),
         data=_build(DataConfig, data["data"]),
-        # Configs written before --vit_pixel_skip existed describe a vit_siren without the skip.
-        net=_build(NetworkConfig, {"vit_pixel_skip": 0, **data["net"]}),
+        # Configs written before --vit_pixel_skip / --vit_decode_overlap existed describe a
+        # vit_siren without the skip / with patches side by side.
+        net=_build(NetworkConfig, {"vit_pixel_skip": 0, "vit_decode_overlap": 0, **data["net"]}),
         loss=_build(LossConfig, data["loss"]),
         optim=_build(OptimConfig, data["optim"]),
         display=_build(DisplayConfig, data["display"]),

@@ -88,9 +88,10 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vit_pixel_skip", type=ints(0, 1024), default=16,
                    help="channels of the per-pixel input features that vit_siren's last layer sees (0: none)")
     p.add_argument("--vit_patch_overlap", type=ints(0, 64), default=2)
-    p.add_argument("--vit_decode_overlap", type=ints(0, 128), default=0,
+    p.add_argument("--vit_decode_overlap", type=ints(0, 128), default=None,
                    help="vit_siren: each token decodes its patch plus this many pixels each side, and the "
-                        "windows are cross-faded (against seams at patch borders; at most --vit_patch_size / 2)")
+                        "windows are cross-faded, against seams at patch borders (at most --vit_patch_size / 2; "
+                        "default --vit_patch_size / 4, i.e. 4; 0: patches side by side)")
     p.add_argument("--vit_stem", default="linear", choices=("linear", "conv"),
                    help="vit_siren patch embedding: one P x P linear map, or stride-2 3x3 convolutions "
                         "(Xiao et al. 2021; --vit_patch_size a power of two)")
@@ -140,6 +141,9 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lambda_gp", type=WEIGHT, default=10.0, help="gradient penalty weight for wgangp")
     p.add_argument("--max_iters", type=ints(1, BIG), default=None, help="stop after this many iterations")
     _bool_flag(p, "--deterministic", "deterministic algorithms (bit-exact resume tests)")
+    _bool_flag(p, "--stock_convs", "train with PyTorch's own convolutions on the CPU (default in fp32 there: "
+               "Winograd for the resnet blocks' 3x3 convs and matmul + fold for the U-Net's small "
+               "up-convs, which are faster)")
     p.add_argument("--max_bad_steps", type=ints(1, BIG), default=10,
                    help="stop after this many non-finite losses in a row")
     # Stabilizers from the transformer / U-Net GAN papers.

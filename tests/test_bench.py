@@ -114,3 +114,22 @@ def test_fast_instance_norm_matches_the_stock_layer(memory_format):
         grads.append(inp.grad)
     torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-5)
+
+
+class OneWinogradConv(OneConv):
+    """A runner whose trainer's networks hold a WinogradConv2d (counted as a direct conv)."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+        from translate.nets.cpu_convs import WinogradConv2d
+        super().__init__(backward=True)
+        self.conv = WinogradConv2d(3, 8, 3)
+        self.x = torch.randn(2, 3, 18, 18)
+        self.trainer = SimpleNamespace(raw_nets=torch.nn.ModuleDict({"gen": self.conv}))
+
+
+def test_flop_counter_counts_winograd_layers_as_direct_convolutions(one_thread):
+    runner = OneWinogradConv()
+    assert type(runner.conv(runner.x).grad_fn).__name__ == "_Winograd3x3Backward"
+    assert count_flops(runner) == 2 * 221184      # the same layer as above, forward + weight gradient
+    assert runner.conv.fast_path                   # the layer's setting comes back

@@ -1,8 +1,10 @@
 """--int8: ONNX Runtime static quantization of the generator (translate/inference/int8.py)."""
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
+
 import pytest
 import torch
 from PIL import Image
@@ -186,7 +188,10 @@ def test_benchmark_reports_int8_against_fp32_on_the_same_files(ck, folder, tmp_p
     assert translate(ck, folder, tmp_path / "out", "--benchmark", "--batch_size", "2") == 0
     lines = capsys.readouterr().out.splitlines()
     int8_line = [line for line in lines if line.startswith("int8 pipeline:")]
-    assert len(int8_line) == 1 and "against fp32 pipeline" in int8_line[0] and "dB PSNR" in int8_line[0]
+    assert len(int8_line) == 1 and "against fp32 pipeline" in int8_line[0]
+    reported = float(re.search(r"outputs ([\d.]+) dB PSNR \(mean of 5 images\)", int8_line[0]).group(1))
     for kind in ("naive", "fast", "int8"):
         assert len(list((tmp_path / "out" / kind).rglob("*.png"))) == 5
-    assert folder_psnr(tmp_path / "out" / "int8", tmp_path / "out" / "fast") > MIN_PSNR_DB
+    written = folder_psnr(tmp_path / "out" / "int8", tmp_path / "out" / "fast")
+    # The report is the mean before 8-bit encoding; the written files' mean is close to it.
+    assert written > MIN_PSNR_DB and abs(reported - written) < 1.5, (reported, written)

@@ -122,7 +122,7 @@ def test_overlap_add_of_unit_windows_without_overlap_is_stitching():
 
 
 def test_overlap_zero_adds_no_parameters_or_buffers_to_the_state_dict():
-    plain = VitSirenGenerator(**TINY)
+    plain = VitSirenGenerator(**TINY, decode_overlap=0)
     for changes in ({"decode_overlap": 3}, {"fourier_scale": 5.0}):
         assert {k: v.shape for k, v in _twin(plain, **changes).state_dict().items()} == \
                {k: v.shape for k, v in plain.state_dict().items()}
@@ -159,7 +159,7 @@ def test_neighbouring_tapers_sum_to_one(overlap):
 
 def test_overlap_lowers_the_seams_of_an_untrained_generator():
     torch.manual_seed(3)
-    plain = init_weights(VitSirenGenerator(**TINY)).eval()
+    plain = init_weights(VitSirenGenerator(**TINY, decode_overlap=0)).eval()
     blended = _twin(plain, decode_overlap=4).eval()
     x = torch.rand(4, 3, 32, 48) * 2 - 1
     with torch.no_grad():
@@ -220,10 +220,15 @@ def test_flags_reach_the_generator():
 
 
 def test_defaults_record_todays_network_and_old_records_rebuild_it():
-    gen = make_generator(parse_train_options(BASE).net, 3, 3).eval()
+    default = make_generator(parse_train_options(BASE).net, 3, 3)
+    assert default.decode_overlap == default.patch_size // 4 > 0      # a quarter patch each side
+    args = network_record(default)["args"]
+    assert (args["decode_overlap"], args["stem"], args["fourier_scale"]) == (None, "linear", None)
+    assert build_from_record(network_record(default)).decode_overlap == default.decode_overlap
+    # A checkpoint written before these options records none of them: it rebuilds the network of
+    # that time (patches side by side, today's --vit_decode_overlap 0).
+    gen = make_generator(parse_train_options(BASE + ["--vit_decode_overlap", "0"]).net, 3, 3).eval()
     args = network_record(gen)["args"]
-    assert (args["decode_overlap"], args["stem"], args["fourier_scale"]) == (0, "linear", None)
-    # A checkpoint written before these options records none of them: it rebuilds the same network.
     old = {"kind": "generator", "name": "vit_siren",
            "args": {k: v for k, v in args.items() if k not in ("decode_overlap", "stem", "fourier_scale")}}
     rebuilt = build_from_record(old).eval()

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs = " and ".join(f"{r:.3f}" for r in result["fast_runs"])
                 print(f"int8 pipeline: {result['int8_images_per_s']:.3f} images/s against fp32 pipeline "
                       f"{result['fast_images_per_s']:.3f} ({runs}): {result['int8_speedup']:.2f}x; "
-                      f"int8 vs fp32 outputs {result['int8_psnr_db']:.1f} dB PSNR")
+                      f"int8 vs fp32 outputs {result['int8_psnr_db']:.1f} dB PSNR "
+                      f"(mean of {result['int8_psnr_images']} images)")
             return 1 if result["failed"] else 0
         if quantized is not None:
             compute = dict(device="cpu", tile=args.tile, tile_overlap=args.tile_overlap)

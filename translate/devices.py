@@ -115,3 +115,28 @@ def warn_if_emulated(device: str | torch.device, mixed_precision: str, *,
     _warned.add(mixed_precision)
     print(emulation_warning(mixed_precision), file=stream or sys.stderr, flush=True)
     return True
+
+
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_MAX = 32 * 2**20      # glibc's upper limit on 64-bit systems
+_TRIM_THRESHOLD = 2**30
+
+
+def keep_freed_heap() -> bool:
+    """Make glibc keep freed blocks up to 32 MiB for reuse instead of returning them to the kernel.
+
+    By default glibc maps each block above its (adaptive) threshold afresh and unmaps it on
+    free, so a CPU training step whose activations are freed and reallocated every step pays a
+    page fault per 4 KiB again and again: measured on the 2-vCPU development VM, it halved the
+    gain of the Winograd convolutions (translate/nets/cpu_convs.py; README, "Training faster than
+    the classic code on the CPU").  The cost: the process keeps up to its peak heap resident.
+    Returns False where there is no glibc (macOS, Windows, musl) and nothing changed.
+    """
+    import ctypes
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))

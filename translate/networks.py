@@ -87,9 +87,16 @@ def discriminator_kwargs(net: NetworkConfig, in_channels: int) -> dict:
     return network_arguments("discriminator", net.netD, net, in_channels=in_channels)
 
 
+# Arguments whose default changed after records were written without them: such a record
+# means the value of its time.  (vit_siren decoded its patches side by side until
+# --vit_decode_overlap became a quarter patch by default.)
+RECORDS_BEFORE = {("generator", "vit_siren"): {"decode_overlap": 0}}
+
+
 def build_from_record(record: Mapping) -> nn.Module:
     """The network a record describes (its weights as constructed; load a state dict after)."""
-    kind, name, args = record["kind"], record["name"], dict(record["args"])
+    kind, name = record["kind"], record["name"]
+    args = {**RECORDS_BEFORE.get((kind, name), {}), **record["args"]}
     if kind not in _KINDS:
         raise ValueError(f"unknown network kind {kind!r} in a checkpoint record")
     net = _KINDS[kind].build(name, **args)

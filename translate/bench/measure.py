@@ -4,8 +4,8 @@ A runner does one unit of work per ``step()``: a full training step through the
 real ``Trainer.train_step`` (G and D updates, every loss, the image pools) on a
 fixed in-memory batch, or one generator forward in inference mode.  The
 *classic* runner of the same networks reproduces how the classic code runs:
-fp32, eager, contiguous NCHW, the stock ``nn.InstanceNorm2d``, one generator
-call per image (no batching of the identity call), ``.item()`` of every loss
+fp32, eager, contiguous NCHW, the stock ``nn.InstanceNorm2d`` and convolution layers, one
+generator call per image (no batching of the identity call), ``.item()`` of every loss
 each step, and Adam without foreach/fused kernels; classic inference runs under
 ``no_grad`` and copies each result to the host.
 """
@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from options import parse_train_options
 from translate import devices
 from translate.nets.layers import InstanceNorm2d
+from translate.nets.cpu_convs import set_fast_convs
 from translate.checkpoint import save_checkpoint
 from translate.inference.loading import load_generators
 from translate.networks import build_networks
@@ -103,6 +104,7 @@ def _eager(module: torch.nn.Module) -> torch.nn.Module:
 
 def stock_layers(net: torch.nn.Module) -> torch.nn.Module:
     """Put back the stock torch layers where ours are faster versions (classic runs)."""
+    set_fast_convs(net, False)   # the layers of translate/nets/cpu_convs.py then run the stock forward
     for module in list(net.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, InstanceNorm2d):
@@ -222,9 +224,29 @@ def build_runner(spec: Spec, *, classic: bool, checkpoints_dir: str):
 
 
 # ---- what the step computes ---------------------------------------------------
+@contextlib.contextmanager
+def _stock_convolutions(runner):
+    """Run the layers of translate/nets/cpu_convs.py the stock way for a while (restoring each one's setting)."""
+    trainer = getattr(runner, "trainer", None)
+    layers = [m for m in trainer.raw_nets.modules() if hasattr(m, "fast_path")] if trainer else []
+    saved = [m.fast_path for m in layers]
+    for m in layers:
+        m.fast_path = False
+    try:
+        yield
+    finally:
+        for m, value in zip(layers, saved):
+            m.fast_path = value
+
+
 def count_flops(runner) -> int:
-    """FLOPs of one eager step (convolutions and matmuls, forward and backward)."""
-    with runner.eager(), FlopCounterMode(display=False) as counter:
+    """FLOPs of one eager step (convolutions and matmuls, forward and backward).
+
+    Every convolution counts as a direct one, also where a WinogradConv2d does ~4x fewer
+    multiplications: the figure is the model's arithmetic, so the share of peak derived from it
+    is an effective one (and can pass 1 with Winograd).
+    """
+    with runner.eager(), _stock_convolutions(runner), FlopCounterMode(display=False) as counter:
         runner.step()
     return int(counter.get_total_flops())
 

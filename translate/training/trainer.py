@@ -27,6 +27,7 @@ from translate.training import latent_optimization, resume, run_lock, validation
 from translate._checkout import import_from_checkout
 from translate.training.image_pool import ImagePool
 from translate.networks import build_networks
+from translate.nets.cpu_convs import set_fast_convs
 from translate.models import get_model
 from translate.training.ema import EMA
 from translate.training.objective import Objective
@@ -53,6 +54,8 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = not cfg.optim.deterministic
+        else:
+            devices.keep_freed_heap()   # no page faults on every step's reallocations
         if self.is_main:
             devices.warn_if_emulated(self.device, cfg.optim.mixed_precision)
         self.run_dir = Path(cfg.run.checkpoints_dir) / cfg.run.name
@@ -91,6 +94,7 @@ class Trainer:
                 print(net)
                 print(f"[{name}] {sum(p.numel() for p in net.parameters()) / 1e6:.3f} M parameters")
         nets.to(self.device)
+        set_fast_convs(nets, cfg.optim.fast_convs)
         if cfg.optim.channels_last:
             nets.to(memory_format=torch.channels_last)
         self.spec = get_model(cfg.run.model)

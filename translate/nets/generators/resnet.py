@@ -13,6 +13,7 @@ from torch import nn
 
 from translate.nets.layers import SelfAttention2d, norm_layer, uses_bias
 from translate.nets.signatures import SizeRule
+from translate.nets.cpu_convs import WinogradConv2d
 
 SIZE_MULTIPLE = 4
 
@@ -23,11 +24,12 @@ class ResnetBlock(nn.Module):
     def __init__(self, channels: int, *, norm: str, use_dropout: bool):
         super().__init__()
         make_norm, bias = norm_layer(norm), uses_bias(norm)
-        layers = [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
+        # WinogradConv2d: an nn.Conv2d that trains faster on the CPU (translate/nets/cpu_convs.py).
+        layers = [nn.ReflectionPad2d(1), WinogradConv2d(channels, channels, 3, bias=bias),
                   make_norm(channels), nn.ReLU(True)]
         if use_dropout:
             layers.append(nn.Dropout(0.5))
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
+        layers += [nn.ReflectionPad2d(1), WinogradConv2d(channels, channels, 3, bias=bias),
                    make_norm(channels)]
         self.conv_block = nn.Sequential(*layers)
 

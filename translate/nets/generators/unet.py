@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from translate.nets.cpu_convs import SmallConvTranspose2d
 from translate.nets.layers import norm_layer, uses_bias
 from translate.nets.signatures import SizeRule
 
@@ -29,14 +30,14 @@ class UnetSkipBlock(nn.Module):
         down = nn.Conv2d(in_channels, inner, 4, stride=2, padding=1, bias=bias)
         if submodule is None:  # innermost: nothing to concatenate from below
             layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner, outer, 4, stride=2, padding=1, bias=bias),
+                      SmallConvTranspose2d(inner, outer, 4, stride=2, padding=1, bias=bias),
                       make_norm(outer)]
         elif outermost:
             layers = [down, submodule, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1), nn.Tanh()]
+                      SmallConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1), nn.Tanh()]
         else:
             layers = [nn.LeakyReLU(0.2, True), down, make_norm(inner), submodule, nn.ReLU(True),
-                      nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1, bias=bias),
+                      SmallConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1, bias=bias),
                       make_norm(outer)]
             if use_dropout:
                 layers.append(nn.Dropout(0.5))

@@ -30,10 +30,11 @@ Pipeline:
    so the output stays a smooth function of them - with the token's modulation
    applied to them as well.
 
-Options against patch seams (issue 15; each off by default, and off it is the network
-above exactly, so checkpoints that do not record them rebuild unchanged):
+Options against patch seams (issue 15). Off, each gives the network above exactly; the decode
+overlap is on by default (a quarter patch), the others off. Checkpoints that do not record
+them rebuild the network of their time (``translate.networks.RECORDS_BEFORE``):
 
-- ``decode_overlap`` M (--vit_decode_overlap, 0 to P/2): each token's SIREN decodes a
+- ``decode_overlap`` M (--vit_decode_overlap, 0 to P/2, default P/4): each token's SIREN decodes a
   (P + 2M) x (P + 2M) window centred on its patch (the same coordinate spacing, so the
   coordinates run past [-1, 1]; pixel-skip features gathered with F.unfold), and the windows
   are overlap-added with a separable raised-cosine weight (``blend_window``: 1 in the middle
@@ -217,11 +218,13 @@ class VitSirenGenerator(nn.Module):
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, image_size: int = 256,
                  patch_size: int = 16, dim: int = 384, depth: int = 4, heads: int = 6, noise_dim: int = 0,
                  mlp_ratio: int = 4, siren_hidden: int = 64, siren_layers: int = 2,
-                 fourier_scale: float | None = None, pixel_channels: int = 16, decode_overlap: int = 0,
+                 fourier_scale: float | None = None, pixel_channels: int = 16, decode_overlap: int | None = None,
                  stem: str = "linear", output_init: str = "siren"):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} must be a multiple of patch_size {patch_size}")
+        if decode_overlap is None:   # a quarter patch each side: it removed the seams (README, equal-time table)
+            decode_overlap = patch_size // 4
         if not 0 <= decode_overlap <= patch_size // 2:
             raise ValueError(f"decode_overlap {decode_overlap} must lie in [0, patch_size / 2] "
                              f"= [0, {patch_size // 2}] (a window reaches at most half into its neighbours)")
