@@ -72,15 +72,18 @@ def _grad_fn_name(conv, x):
 
 
 def test_the_layer_takes_the_winograd_path_only_where_it_is_meant_to():
-    conv = WinogradConv2d(8, 8, 3)
-    x = torch.randn(1, 8, 18, 18)
+    conv = WinogradConv2d(128, 128, 3)
+    x = torch.randn(1, 128, 34, 34)                     # 32 x 32 outputs: the smallest Winograd case
     assert _grad_fn_name(conv, x) == "_Winograd3x3Backward"
-    # Not a multiple of 4, no grad (inference), other strides/paddings, autocast: the stock convolution.
-    assert _grad_fn_name(conv, torch.randn(1, 8, 17, 17)) == "ConvolutionBackward0"
+    # Too few channels or too small outputs (slower there), sides not multiples of 4, no grad
+    # (inference), other strides / paddings, autocast, float64: the stock convolution.
+    assert _grad_fn_name(WinogradConv2d(64, 64, 3), torch.randn(1, 64, 34, 34)) == "ConvolutionBackward0"
+    assert _grad_fn_name(conv, torch.randn(1, 128, 18, 18)) == "ConvolutionBackward0"
+    assert _grad_fn_name(conv, torch.randn(1, 128, 35, 35)) == "ConvolutionBackward0"
     with torch.no_grad():
         assert torch.equal(conv(x), F.conv2d(x, conv.weight, conv.bias))
-    assert _grad_fn_name(WinogradConv2d(8, 8, 3, padding=1), x) == "ConvolutionBackward0"
-    assert _grad_fn_name(WinogradConv2d(8, 8, 3, stride=2), x) == "ConvolutionBackward0"
+    assert _grad_fn_name(WinogradConv2d(128, 128, 3, padding=1), x) == "ConvolutionBackward0"
+    assert _grad_fn_name(WinogradConv2d(128, 128, 3, stride=2), x) == "ConvolutionBackward0"
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert _grad_fn_name(conv, x) == "ConvolutionBackward0"
     assert _grad_fn_name(conv.double(), x.double()) == "ConvolutionBackward0"
