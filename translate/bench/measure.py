@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from options import parse_train_options
 from translate import devices
 from translate.nets.layers import InstanceNorm2d
-from translate.nets.cpu_convs import set_fast_convs
+from translate.nets.cpu_convs import set_fast_convs, stock_convs_while
 from translate.checkpoint import save_checkpoint
 from translate.inference.loading import load_generators
 from translate.networks import build_networks
@@ -224,21 +224,6 @@ def build_runner(spec: Spec, *, classic: bool, checkpoints_dir: str):
 
 
 # ---- what the step computes ---------------------------------------------------
-@contextlib.contextmanager
-def _stock_convolutions(runner):
-    """Run the layers of translate/nets/cpu_convs.py the stock way for a while (restoring each one's setting)."""
-    trainer = getattr(runner, "trainer", None)
-    layers = [m for m in trainer.raw_nets.modules() if hasattr(m, "fast_path")] if trainer else []
-    saved = [m.fast_path for m in layers]
-    for m in layers:
-        m.fast_path = False
-    try:
-        yield
-    finally:
-        for m, value in zip(layers, saved):
-            m.fast_path = value
-
-
 def count_flops(runner) -> int:
     """FLOPs of one eager step (convolutions and matmuls, forward and backward).
 
@@ -246,7 +231,9 @@ def count_flops(runner) -> int:
     multiplications: the figure is the model's arithmetic, so the share of peak derived from it
     is an effective one (and can pass 1 with Winograd).
     """
-    with runner.eager(), _stock_convolutions(runner), FlopCounterMode(display=False) as counter:
+    trainer = getattr(runner, "trainer", None)   # inference runners have no Winograd path to undo
+    stock = stock_convs_while(trainer.raw_nets) if trainer else contextlib.nullcontext()
+    with runner.eager(), stock, FlopCounterMode(display=False) as counter:
         runner.step()
     return int(counter.get_total_flops())
 

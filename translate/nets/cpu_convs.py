@@ -21,6 +21,8 @@ take their own path only when training in fp32 on the CPU, eagerly; everything e
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -194,3 +196,16 @@ def set_fast_convs(net: nn.Module, enabled: bool) -> None:
     for module in net.modules():
         if isinstance(module, _CpuTrainingPath):
             module.fast_path = enabled
+
+
+@contextlib.contextmanager
+def stock_convs_while(net: nn.Module):
+    """The stock layers for a while (the FLOP count), then each layer's own setting again."""
+    layers = [m for m in net.modules() if isinstance(m, _CpuTrainingPath)]
+    saved = [m.fast_path for m in layers]
+    set_fast_convs(net, False)
+    try:
+        yield
+    finally:
+        for m, value in zip(layers, saved):
+            m.fast_path = value
