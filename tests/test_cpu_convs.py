@@ -54,9 +54,13 @@ def test_float32_error_is_of_the_order_of_the_direct_convolutions():
         return [((a.double() - b).abs().max() / b.abs().max()).item()
                 for a, b in zip((out, *grads), (ref, *ref_grads))]
 
+    # Not a ratio to the stock convolution's error: that depends on the backend's summation order
+    # (2.8e-7 on one machine, about 3e-6 on another), Winograd's on its transforms (measured
+    # 0.7-1.3e-5 here).  A wrong transform gives errors of order 1, a lost bit of precision
+    # (half-precision products, a dropped correction) of 1e-3.
     direct, winograd = rel_errors(F.conv2d), rel_errors(winograd_conv3x3)
-    for d, w in zip(direct, winograd):
-        assert w < 1e-4 and w < 30 * max(d, 1e-7), (direct, winograd)
+    assert max(direct) < 1e-5, direct
+    assert max(winograd) < 3e-5, (direct, winograd)
 
 
 def test_bad_shapes_raise_with_what_to_change():
