@@ -21,9 +21,9 @@ def test_the_same_function_as_the_transposed_convolution_in_float64(args, size):
     layer = nn.ConvTranspose2d(5, 7, **args).double()
     x = torch.randn(2, 5, *size, dtype=torch.float64)
     phased = PhaseConvTranspose2d(layer)
-    assert len(phased.weights) == args["stride"] ** 2
+    assert len(phased.phase_weights) == args["stride"] ** 2
     # The phases hold the kernel's taps exactly once: no multiplications by zero taps.
-    assert sum(w.shape[2] * w.shape[3] for w in phased.weights) == args["kernel_size"] ** 2
+    assert sum(w.shape[2] * w.shape[3] for w in phased.phase_weights) == args["kernel_size"] ** 2
     with torch.no_grad():
         assert torch.allclose(phased(x), layer(x), atol=1e-12, rtol=0)
 

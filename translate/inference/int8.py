@@ -96,6 +96,9 @@ class OnnxGenerator(nn.Module):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: the folder pipeline's decoders and writers share
+        # the cores, and spinning took their time (unet_256 folder run: see the README).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.size_multiple, self.min_side, self.path = size_multiple, min_side, Path(path)

@@ -55,18 +55,18 @@ class PhaseConvTranspose2d(nn.Module):
         weight = layer.weight.detach()                          # C_in x C_out x kh x kw
         rows = _axis_phases(layer.kernel_size[0], self.stride, layer.padding[0])
         cols = _axis_phases(layer.kernel_size[1], self.stride, layer.padding[1])
-        self.pads, self.weights = [], nn.ParameterList()
+        self.pads, self.phase_weights = [], nn.ParameterList()
         for taps_h, top, bottom in rows:
             for taps_w, left, right in cols:
                 w = weight[:, :, taps_h][:, :, :, taps_w]      # C_in x C_out x th x tw
-                self.weights.append(nn.Parameter(w.transpose(0, 1).contiguous(), requires_grad=False))
+                self.phase_weights.append(nn.Parameter(w.transpose(0, 1).contiguous(), requires_grad=False))
                 self.pads.append((left, right, top, bottom))
         bias = layer.bias.detach().clone() if layer.bias is not None else None
         self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         phases = [F.conv2d(F.pad(x, pad) if any(pad) else x, w, self.bias)
-                  for w, pad in zip(self.weights, self.pads)]
+                  for w, pad in zip(self.phase_weights, self.pads)]
         n, c, h, w = phases[0].shape
         # Channel c * s^2 + (r_h s + r_w) is pixel_shuffle's source for output (s i + r_h, s j + r_w).
         stacked = torch.stack(phases, 2).reshape(n, c * self.stride ** 2, h, w)
@@ -81,7 +81,7 @@ class PhaseConvTranspose2d(nn.Module):
         """
         scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
         shift = norm.bias.detach() - norm.running_mean * scale
-        for w in self.weights:
+        for w in self.phase_weights:
             w.data.mul_(scale.view(-1, 1, 1, 1))
         bias = shift if self.bias is None else self.bias.data * scale + shift
         self.bias = nn.Parameter(bias.clone(), requires_grad=False)
