@@ -113,3 +113,22 @@ def test_int8_models_keep_the_output_convolutions_float(tmp_path, make, transpos
         reference = gen(images[1])
     onnx_gen = int8.OnnxGenerator(path, size_multiple=32, min_side=32)
     assert int8.psnr(onnx_gen(images[1]), reference) > 30
+
+
+def test_reflection_pads_run_in_uint8_with_the_same_result(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    gen = ResnetGenerator(base_channels=8, n_blocks=2).eval()
+    images = [torch.rand(1, 3, 32, 32) * 2 - 1 for _ in range(2)]
+    moved = int8.quantize(gen, images, tmp_path / "moved.onnx", in_channels=3)
+    monkeypatch.setattr(int8, "pads_in_uint8", lambda model: 0)
+    kept = int8.quantize(gen, images, tmp_path / "kept.onnx", in_channels=3)
+    produced_by = {out: n.op_type for n in _nodes(moved) for out in n.output}
+    pads = [n for n in _nodes(moved) if n.op_type == "Pad"]
+    # 2 blocks x 2 pads + the stem's pad read quantized bytes; the last conv's pad (float conv) does not.
+    assert [produced_by.get(p.input[0]) for p in pads].count("QuantizeLinear") == 5 and len(pads) == 6
+    kept_producers = {out: n.op_type for n in _nodes(kept) for out in n.output}
+    assert "QuantizeLinear" not in [kept_producers.get(p.input[0]) for p in _nodes(kept) if p.op_type == "Pad"]
+    x = torch.rand(2, 3, 40, 48) * 2 - 1
+    a = int8.OnnxGenerator(moved, size_multiple=4, min_side=8)(x)
+    b = int8.OnnxGenerator(kept, size_multiple=4, min_side=8)(x)
+    assert torch.equal(a, b)

@@ -150,7 +150,45 @@ def quantize(generator: nn.Module, calibration: Iterable[torch.Tensor], output: 
                             quant_format=QuantFormat.QOperator, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=output_convs(prepared))
+            import onnx
+            model = onnx.load(tmp_name)
+            pads_in_uint8(model)
+            onnx.save(model, tmp_name)
         return files.write_with(output, write)
+
+
+def pads_in_uint8(model) -> int:
+    """Move each reflection Pad that feeds a QuantizeLinear behind it (in place); returns how many.
+
+    Reflecting (or repeating the edge) only copies values, so it commutes with an elementwise
+    quantization: quantize-then-pad gives the same bytes as pad-then-quantize, while the pad
+    moves a quarter of the bytes and the quantization skips the border.  The quantizer leaves
+    these pads in float (it quantizes a Pad only when its input already is); the ResNets' 20
+    pads were 8% of their int8 time.
+    """
+    nodes = list(model.graph.node)
+    consumers: dict[str, int] = {}
+    for node in nodes:
+        for name in node.input:
+            consumers[name] = consumers.get(name, 0) + 1
+    by_input = {node.input[0]: node for node in nodes if node.op_type == "QuantizeLinear"}
+    moved = 0
+    for pad in nodes:
+        mode = next((a.s for a in pad.attribute if a.name == "mode"), b"constant")
+        quant = by_input.get(pad.output[0])
+        if pad.op_type != "Pad" or mode not in (b"reflect", b"edge") or quant is None:
+            continue
+        if consumers.get(pad.output[0]) != 1 or pad.output[0] in {o.name for o in model.graph.output}:
+            continue
+        unpadded = pad.output[0] + "_unpadded_quantized"
+        quant.input[0], quant.output[0], pad.input[0], pad.output[0] = (
+            pad.input[0], unpadded, unpadded, quant.output[0])
+        i, j = nodes.index(pad), nodes.index(quant)
+        nodes[i], nodes[j] = quant, pad          # the quantization now runs first
+        moved += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return moved
 
 
 def deconv_share(generator: nn.Module, in_channels: int, size: int) -> float:
