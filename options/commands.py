@@ -60,7 +60,8 @@ def add_int8_flags(p: FlagParser, default_folder: str | None) -> None:
     """--int8 and its calibration flags (python -m translate, python -m translate.export)."""
     p.add_argument("--int8", action="store_true",
                    help="int8 inference on the CPU (ONNX Runtime static quantization: int8 convolutions, "
-                        "norms and tanh in float); the int8 model is cached next to the checkpoint")
+                        "the output convolution, norms and tanh in float); the int8 model is cached next to "
+                        "the checkpoint")
     p.add_argument("--calibration", type=CALIBRATION, default=16,
                    help="--int8: images to measure the activation ranges on")
     p.add_argument("--calibration_dir", default=None,

@@ -128,6 +128,7 @@ def quantize(generator: nn.Module, calibration: Iterable[torch.Tensor], output: 
 
     ``calibration``: N x C x H x W tensors in [-1, 1], H and W multiples of the generator's.
     """
+    import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     from translate.inference.export import export_generator
@@ -150,7 +151,6 @@ def quantize(generator: nn.Module, calibration: Iterable[torch.Tensor], output: 
                             quant_format=QuantFormat.QOperator, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=output_convs(prepared))
-            import onnx
             model = onnx.load(tmp_name)
             pads_in_uint8(model)
             onnx.save(model, tmp_name)

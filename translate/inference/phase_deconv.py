@@ -72,7 +72,6 @@ class PhaseConvTranspose2d(nn.Module):
         stacked = torch.stack(phases, 2).reshape(n, c * self.stride ** 2, h, w)
         return F.pixel_shuffle(stacked, self.stride)
 
-
     def fold_batch_norm(self, norm: nn.BatchNorm2d) -> None:
         """Take an eval-mode batch norm that follows this layer into its weights and bias.
 
