@@ -172,13 +172,14 @@ def pads_in_uint8(model) -> int:
         for name in node.input:
             consumers[name] = consumers.get(name, 0) + 1
     by_input = {node.input[0]: node for node in nodes if node.op_type == "QuantizeLinear"}
+    outputs = {o.name for o in model.graph.output}
     moved = 0
-    for pad in nodes:
+    for pad in [node for node in nodes if node.op_type == "Pad"]:
         mode = next((a.s for a in pad.attribute if a.name == "mode"), b"constant")
         quant = by_input.get(pad.output[0])
-        if pad.op_type != "Pad" or mode not in (b"reflect", b"edge") or quant is None:
+        if mode not in (b"reflect", b"edge") or quant is None:
             continue
-        if consumers.get(pad.output[0]) != 1 or pad.output[0] in {o.name for o in model.graph.output}:
+        if consumers.get(pad.output[0]) != 1 or pad.output[0] in outputs:   # the float value is used elsewhere
             continue
         unpadded = pad.output[0] + "_unpadded_quantized"
         quant.input[0], quant.output[0], pad.input[0], pad.output[0] = (
@@ -204,7 +205,8 @@ def deconv_share(generator: nn.Module, in_channels: int, size: int) -> float:
             work["deconv"] += inputs[0].numel() * kernel
         else:
             work["conv"] += output.numel() * kernel
-    hooks = [m.register_forward_hook(count) for m in generator.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    hooks = [m.register_forward_hook(count) for m in generator.modules()
+             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     try:
         with torch.no_grad():
             was_training = generator.training

@@ -1,8 +1,8 @@
 """Transposed convolutions rewritten as ordinary ones, so that int8 backends can run them.
 
 ONNX Runtime's CPU provider has an int8 kernel for Conv (QLinearConv) but none for
-ConvTranspose, so in an int8 generator the up-sampling layers stayed float32: a tenth of
-resnet_9blocks' int8 time and half of the U-Net's up path.  A transposed convolution with
+ConvTranspose, so in an int8 generator the up-sampling layers stayed float32: half of the
+U-Net's up path (int8.py decides where the rewrite pays).  A transposed convolution with
 stride s is s x s ordinary convolutions on the same input, one per output phase
 (the output pixels (s i + r_h, s j + r_w) for fixed r_h, r_w), each using only the kernel
 taps that land on that phase, followed by interleaving the phases (depth-to-space).  The
