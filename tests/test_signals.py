@@ -226,7 +226,13 @@ def test_export_stops_without_leaving_a_file(tmp_path, small_run, delay):
         assert sorted(p.name for p in output.parent.iterdir()) == [output.name]
         return
     assert code == 143, run.text()
-    assert "SIGTERM" in run.err.read_text()
+    err = run.err.read_text()
+    assert "SIGTERM" in err
+    if output.exists() and "no file will be kept" not in err:
+        # The signal came between the export's checked rename and main()'s return: the file is whole.
+        onnx.checker.check_model(onnx.load(str(output)))
+        assert sorted(p.name for p in output.parent.iterdir()) == [output.name]
+        return
     assert not output.exists() and not (output.parent.exists() and any(output.parent.iterdir()))
 
 
