@@ -84,9 +84,6 @@ def test_deconv_share_picks_the_u_nets_only():
     assert int8.deconv_share(UnetGenerator(num_downs=6), 3, 64) > 0.6 > int8.DECONV_SHARE
 
 
-pytest.importorskip("onnxruntime")
-
-
 def _nodes(path):
     import onnx
     return list(onnx.load(str(path)).graph.node)
@@ -96,6 +93,7 @@ def _nodes(path):
     (lambda: UnetGenerator(base_channels=8, num_downs=5, norm="instance"), 0),
     (lambda: ResnetGenerator(base_channels=8, n_blocks=2), 2)], ids=["unet", "resnet"])
 def test_int8_models_keep_the_output_convolutions_float(tmp_path, make, transposed):
+    pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
     gen = make().eval()
     images = [torch.rand(1, 3, 32, 32) * 2 - 1 for _ in range(2)]
@@ -116,6 +114,7 @@ def test_int8_models_keep_the_output_convolutions_float(tmp_path, make, transpos
 
 
 def test_reflection_pads_run_in_uint8_with_the_same_result(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
     gen = ResnetGenerator(base_channels=8, n_blocks=2).eval()
     images = [torch.rand(1, 3, 32, 32) * 2 - 1 for _ in range(2)]

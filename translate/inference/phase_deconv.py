@@ -22,6 +22,7 @@ import copy
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 def _axis_phases(kernel: int, stride: int, padding: int) -> list[tuple[list[int], int, int]]:
@@ -72,19 +73,6 @@ class PhaseConvTranspose2d(nn.Module):
         stacked = torch.stack(phases, 2).reshape(n, c * self.stride ** 2, h, w)
         return F.pixel_shuffle(stacked, self.stride)
 
-    def fold_batch_norm(self, norm: nn.BatchNorm2d) -> None:
-        """Take an eval-mode batch norm that follows this layer into its weights and bias.
-
-        A ConvTranspose followed by BatchNorm is one layer to ONNX Runtime's graph optimizer, but
-        after the rewrite the norm follows the phase interleaving and would run on its own.
-        """
-        scale = norm.weight.detach() / torch.sqrt(norm.running_var + norm.eps)
-        shift = norm.bias.detach() - norm.running_mean * scale
-        for w in self.phase_weights:
-            w.data.mul_(scale.view(-1, 1, 1, 1))
-        bias = shift if self.bias is None else self.bias.data * scale + shift
-        self.bias = nn.Parameter(bias.clone(), requires_grad=False)
-
 
 def _is_frozen_batch_norm(module: nn.Module) -> bool:
     return (type(module) is nn.BatchNorm2d and module.affine and module.track_running_stats
@@ -107,11 +95,12 @@ def with_phase_deconvs(generator: nn.Module) -> tuple[nn.Module, int, int]:
             if not can_rewrite(child):
                 kept += 1
                 continue
-            phased = PhaseConvTranspose2d(child)
             following = children[i + 1] if isinstance(parent, nn.Sequential) and i + 1 < len(children) else None
             if following is not None and _is_frozen_batch_norm(following[1]):
-                phased.fold_batch_norm(following[1])
+                # ONNX Runtime fuses ConvTranspose + BatchNorm, but after the rewrite the norm would
+                # follow the depth-to-space and run on its own: fold it into the weights first.
+                child = fuse_conv_bn_eval(child, following[1], transpose=True)
                 setattr(parent, following[0], nn.Identity())
-            setattr(parent, name, phased)
+            setattr(parent, name, PhaseConvTranspose2d(child))
             rewritten += 1
     return net, rewritten, kept
