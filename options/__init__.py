@@ -9,7 +9,7 @@ from pathlib import Path
 
 from options.config import (DataConfig, DisplayConfig, LossConfig, MetricsConfig, NetworkConfig,
                             OptimConfig, RunConfig, TestConfig, TrainConfig, train_config_from_dict)
-from options.flags import PAIRED_DATASET_MODES, build_parser, model_defaults
+from options.flags import PAIRED_DATASET_MODES, build_parser, generator_defaults, model_defaults
 from translate.nets.discriminators import DISCRIMINATORS
 from translate.nets.generators import GENERATORS, generator_arguments
 from translate.nets.layers import NORMS
@@ -29,6 +29,7 @@ def _parse(argv: Sequence[str] | None, is_train: bool) -> tuple[argparse.Namespa
     probe = build_parser(is_train)
     known, _ = probe.parse_known_args(argv)
     parser = build_parser(is_train, known.model)
+    parser.set_defaults(**generator_defaults(known.netG, is_train))
     if not is_train:
         parser.set_defaults(**classic_run_defaults(Path(known.checkpoints_dir) / known.name))
     return parser.parse_args(argv), parser

@@ -49,10 +49,10 @@ class NetworkConfig:
     # Networks of the transformer / U-Net GAN papers and stabilizers.
     vit_patch_size: int = 16
     vit_depth: int = 4
-    vit_dim: int = 384
-    vit_heads: int = 6
+    vit_dim: int = 256
+    vit_heads: int = 4
     vit_noise: int = 0
-    vit_pixel_skip: int = 16
+    vit_pixel_skip: int = 32
     vit_patch_overlap: int = 2
     vit_decode_overlap: int | None = None   # None: vit_patch_size // 4
     vit_stem: str = "linear"

@@ -173,3 +173,20 @@ def test_load_generators_rebuilds_from_the_records_not_the_config(tmp_path):
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(rebuilt(x), gen(x))
+
+
+def test_flags_to_rebuild_name_what_makes_the_options_build_the_recorded_network():
+    from translate.networks import flags_to_rebuild
+    gen = lambda **args: {"kind": "generator", "name": "vit_siren", "args": {"dim": 256, "use_dropout": False,
+                                                                             "fourier_scale": None, **args}}
+    assert flags_to_rebuild(gen(), gen()) == []
+    assert flags_to_rebuild(gen(dim=384), gen()) == ["--vit_dim 384"]
+    assert flags_to_rebuild(gen(use_dropout=True), gen()) == ["without --no_dropout"]
+    assert flags_to_rebuild(gen(), gen(fourier_scale=3.0)) == ["without --vit_fourier_scale"]
+    # A record from before decode_overlap existed means the side-by-side decoder of its time.
+    old = gen()
+    assert flags_to_rebuild(old, gen(decode_overlap=4)) == ["--vit_decode_overlap 0"]
+    assert flags_to_rebuild(old, gen(decode_overlap=0)) == []
+    disc = {"kind": "discriminator", "name": "basic", "args": {"spectral_norm": True}}
+    assert flags_to_rebuild(disc, {**disc, "args": {"spectral_norm": False}}) == ["--spectral_norm"]
+    assert flags_to_rebuild(disc, {**disc, "name": "vit"}) == ["--netD basic"]

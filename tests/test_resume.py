@@ -41,3 +41,23 @@ def test_resume_is_bit_exact(tmp_path, model, extra):
     plot = lambda name: re.search(r'<div class="plot">.*?</div>',
                                   (tmp_path / "ck" / name / "web" / "index.html").read_text(), re.S).group(0)
     assert plot("resumed") == plot("straight") and plot("straight").count("<polyline") >= 2
+
+
+
+def test_resume_refuses_options_that_build_another_network(tmp_path, capsys):
+    # vit_siren's decode overlap changes no weight shape: without the check its weights would load
+    # into a network that decodes differently, and the run would silently go on as another one.
+    data = make_paired(tmp_path / "data", n=3)
+    run = ["--dataroot", str(data), "--name", "vit", "--checkpoints_dir", str(tmp_path / "ck"), "--model", "pix2pix",
+           "--netG", "vit_siren", "--vit_depth", "1", "--vit_patch_size", "8", "--vit_pixel_skip", "4",
+           "--load_size", "40", "--crop_size", "32", "--display_id", "0", "--num_threads", "1", "--gpu_ids", "-1"]
+    trained = ["--vit_dim", "32", "--vit_heads", "2", "--vit_decode_overlap", "0"]
+    assert train_entry.main([*run, *trained, "--max_iters", "1"]) == 0
+    again = [*run, "--max_iters", "2", "--continue_train"]
+    capsys.readouterr()
+    assert train_entry.main([*again, "--vit_dim", "32", "--vit_heads", "2"]) == 1   # the overlap left out
+    assert "it was trained with --vit_decode_overlap 0. Give those settings" in capsys.readouterr().err
+    assert train_entry.main([*again, "--vit_dim", "64", "--vit_heads", "4", "--vit_decode_overlap", "0"]) == 1
+    assert "it was trained with --vit_dim 32, --vit_heads 2." in capsys.readouterr().err
+    assert train_entry.main([*again, *trained]) == 0
+    assert ckpt.load_training_state(tmp_path / "ck" / "vit" / "ckpt_latest")["steps"] == 2

@@ -93,10 +93,36 @@ def discriminator_kwargs(net: NetworkConfig, in_channels: int) -> dict:
 RECORDS_BEFORE = {("generator", "vit_siren"): {"decode_overlap": 0}}
 
 
+def with_defaults_of_its_time(record: Mapping) -> dict:
+    """A checkpoint's record with the arguments it lacks at the values they had when it was written."""
+    return {**record, "args": {**RECORDS_BEFORE.get((record["kind"], record["name"]), {}), **record["args"]}}
+
+
+def flags_to_rebuild(saved: Mapping, built: Mapping) -> list[str]:
+    """What makes the options build the network ``saved`` records (``--vit_dim 384``,
+    ``without --spectral_norm``), where the network ``built`` from the current options differs
+    from it in an option-set argument; [] when they agree there.  A different --netG / --netD gives that flag alone."""
+    saved, built = with_defaults_of_its_time(saved), with_defaults_of_its_time(built)
+    kind = saved["kind"]
+    if saved["name"] != built["name"]:
+        return [f"--{_KINDS[kind].flag} {saved['name']}"]
+    flags = []
+    for arg, field in OPTIONS[kind].items():
+        if arg in saved["args"] and arg in built["args"] and saved["args"][arg] != built["args"][arg]:
+            value = saved["args"][arg]
+            if field == "use_dropout":   # the flag is its negation
+                flags.append("without --no_dropout" if value else "--no_dropout")
+            elif isinstance(value, bool) or value is None:   # a switch, or "no value: the default"
+                flags.append(f"--{field}" if value else f"without --{field}")
+            else:
+                flags.append(f"--{FLAG_OF_FIELD.get(field, field)} {value}")
+    return flags
+
+
 def build_from_record(record: Mapping) -> nn.Module:
     """The network a record describes (its weights as constructed; load a state dict after)."""
     kind, name = record["kind"], record["name"]
-    args = {**RECORDS_BEFORE.get((kind, name), {}), **record["args"]}
+    args = with_defaults_of_its_time(record)["args"]
     if kind not in _KINDS:
         raise ValueError(f"unknown network kind {kind!r} in a checkpoint record")
     net = _KINDS[kind].build(name, **args)

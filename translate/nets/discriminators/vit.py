@@ -88,7 +88,7 @@ class DiscriminatorBlock(nn.Module):
 
 class VitDiscriminator(nn.Module):
     def __init__(self, *, in_channels: int = 3, image_size: int = 256, patch_size: int = 16,
-                 overlap: int = 2, dim: int = 384, depth: int = 4, heads: int = 6, mlp_ratio: int = 4,
+                 overlap: int = 2, dim: int = 256, depth: int = 4, heads: int = 4, mlp_ratio: int = 4,
                  improved_spectral_norm: bool = True):
         super().__init__()
         if image_size % patch_size:
