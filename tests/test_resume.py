@@ -43,7 +43,6 @@ def test_resume_is_bit_exact(tmp_path, model, extra):
     assert plot("resumed") == plot("straight") and plot("straight").count("<polyline") >= 2
 
 
-
 def test_resume_refuses_options_that_build_another_network(tmp_path, capsys):
     # vit_siren's decode overlap changes no weight shape: without the check its weights would load
     # into a network that decodes differently, and the run would silently go on as another one.

@@ -101,7 +101,8 @@ def with_defaults_of_its_time(record: Mapping) -> dict:
 def flags_to_rebuild(saved: Mapping, built: Mapping) -> list[str]:
     """What makes the options build the network ``saved`` records (``--vit_dim 384``,
     ``without --spectral_norm``), where the network ``built`` from the current options differs
-    from it in an option-set argument; [] when they agree there.  A different --netG / --netD gives that flag alone."""
+    from it in an option-set argument; [] when they agree there.  A different --netG / --netD
+    gives that flag alone."""
     saved, built = with_defaults_of_its_time(saved), with_defaults_of_its_time(built)
     kind = saved["kind"]
     if saved["name"] != built["name"]:
