@@ -29,7 +29,8 @@ def _parse(argv: Sequence[str] | None, is_train: bool) -> tuple[argparse.Namespa
     probe = build_parser(is_train)
     known, _ = probe.parse_known_args(argv)
     parser = build_parser(is_train, known.model)
-    parser.set_defaults(**generator_defaults(known.netG, is_train))
+    # After the model's defaults, which may name the generator.
+    parser.set_defaults(**generator_defaults(parser.parse_known_args(argv)[0].netG, is_train))
     if not is_train:
         parser.set_defaults(**classic_run_defaults(Path(known.checkpoints_dir) / known.name))
     return parser.parse_args(argv), parser

@@ -48,7 +48,7 @@ def test_resume_refuses_options_that_build_another_network(tmp_path, capsys):
     # into a network that decodes differently, and the run would silently go on as another one.
     data = make_paired(tmp_path / "data", n=3)
     run = ["--dataroot", str(data), "--name", "vit", "--checkpoints_dir", str(tmp_path / "ck"), "--model", "pix2pix",
-           "--netG", "vit_siren", "--vit_depth", "1", "--vit_patch_size", "8", "--vit_pixel_skip", "4",
+           "--netG", "vit_siren", "--netD", "vit", "--vit_depth", "1", "--vit_patch_size", "8", "--vit_pixel_skip", "4",
            "--load_size", "40", "--crop_size", "32", "--display_id", "0", "--num_threads", "1", "--gpu_ids", "-1"]
     trained = ["--vit_dim", "32", "--vit_heads", "2", "--vit_decode_overlap", "0"]
     assert train_entry.main([*run, *trained, "--max_iters", "1"]) == 0
@@ -57,6 +57,8 @@ def test_resume_refuses_options_that_build_another_network(tmp_path, capsys):
     assert train_entry.main([*again, "--vit_dim", "32", "--vit_heads", "2"]) == 1   # the overlap left out
     assert "it was trained with --vit_decode_overlap 0. Give those settings" in capsys.readouterr().err
     assert train_entry.main([*again, "--vit_dim", "64", "--vit_heads", "4", "--vit_decode_overlap", "0"]) == 1
-    assert "it was trained with --vit_dim 32, --vit_heads 2." in capsys.readouterr().err
+    # G and D both take the width and heads: each network is named, each flag said once.
+    assert "holds gen_ab, disc_b built with other settings" in (err := capsys.readouterr().err)
+    assert "it was trained with --vit_dim 32, --vit_heads 2." in err
     assert train_entry.main([*again, *trained]) == 0
     assert ckpt.load_training_state(tmp_path / "ck" / "vit" / "ckpt_latest")["steps"] == 2

@@ -103,7 +103,7 @@ def flags_to_rebuild(saved: Mapping, built: Mapping) -> list[str]:
     ``without --spectral_norm``), where the network ``built`` from the current options differs
     from it in an option-set argument; [] when they agree there.  A different --netG / --netD
     gives that flag alone."""
-    saved, built = with_defaults_of_its_time(saved), with_defaults_of_its_time(built)
+    saved = with_defaults_of_its_time(saved)   # built from today's options: it has every argument
     kind = saved["kind"]
     if saved["name"] != built["name"]:
         return [f"--{_KINDS[kind].flag} {saved['name']}"]

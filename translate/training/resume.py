@@ -58,20 +58,23 @@ def resume(trainer) -> None:
     if trainer.is_main:
         print(f"Resumed from {found}: epoch {trainer.epoch}, iteration {trainer.total_iters}")
 
+
 def check_same_networks(trainer, found) -> None:
     """The options must build the networks the checkpoint recorded.  Weights of the same shapes
     would load into a different network without complaint (vit_siren's decode overlap changes no
     shape), and a default that changed since the run started would silently change the run."""
     from translate.networks import flags_to_rebuild, network_record
     records = ckpt.load_network_records(found) or {}   # checkpoints before records: shapes are checked
+    flags, differing = [], []
     for name, saved in records.items():
-        built = network_record(trainer.raw_nets[name]) if name in trainer.raw_nets else None
-        flags = flags_to_rebuild(saved, built) if built is not None else []
-        if flags:
-            raise ckpt.CheckpointError(
-                f"--continue_train: {found} holds a {name} built with other settings than these options give "
-                f"(a flag left out, or a default changed since the run started): it was trained with "
-                f"{', '.join(flags)}. Give those settings to resume it as it was trained.")
+        if name in trainer.raw_nets and (wanted := flags_to_rebuild(saved, network_record(trainer.raw_nets[name]))):
+            differing.append(name)
+            flags += [f for f in wanted if f not in flags]   # G and D share the --vit_* flags: each once
+    if flags:
+        raise ckpt.CheckpointError(
+            f"--continue_train: {found} holds {', '.join(differing)} built with other settings than these "
+            f"options give (a flag left out, or a default changed since the run started): it was trained with "
+            f"{', '.join(flags)}. Give those settings to resume it as it was trained.")
 
 
 def resume_classic(trainer, label: str) -> None:
