@@ -12,7 +12,7 @@ pytest.importorskip("wandb")
 
 import train as train_entry  # noqa: E402
 from options import parse_train_options  # noqa: E402
-from wandb_records import history, read_records, run_info  # noqa: E402
+from wandb_records import history, read_finished_run, run_info  # noqa: E402
 
 TINY = ["--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks", "--crop_size", "32", "--load_size", "32",
         "--num_threads", "0", "--print_freq", "1", "--display_freq", "1", "--gpu_ids", "-1",
@@ -59,7 +59,7 @@ def test_offline_run_holds_losses_visuals_and_config_with_visdom_off(offline, tm
     run = _train(tmp_path / "ck", 3, "--display_id", "0", "--use_tensorboard",
                  "--wandb_project_name", "tiny-proj", "--lr", "0.0003")
     (wandb_run,) = _offline_runs(offline)
-    records = read_records(next(wandb_run.glob("run-*.wandb")))
+    records = read_finished_run(wandb_run)
     meta, config = run_info(records)
     assert (meta.project, meta.display_name) == ("tiny-proj", "wb")
     assert (run / "wandb_run_id.txt").read_text().strip() == meta.run_id
@@ -88,11 +88,11 @@ def test_continue_train_resumes_the_same_wandb_run(offline, tmp_path):
     run = _train(tmp_path / "ck", 2, "--display_id", "0")
     _train(tmp_path / "ck", 3, "--display_id", "0", "--continue_train")
     first, second = _offline_runs(offline)
-    meta_1, _ = run_info(read_records(next(first.glob("run-*.wandb"))))
-    meta_2, config_2 = run_info(read_records(next(second.glob("run-*.wandb"))))
+    meta_1, _ = run_info(read_finished_run(first))
+    meta_2, config_2 = run_info(read_finished_run(second))
     assert meta_1.run_id == meta_2.run_id == (run / "wandb_run_id.txt").read_text().strip()
     assert config_2["continue_train"] is True
-    assert sorted(history(read_records(next(second.glob("run-*.wandb"))))) == [3]
+    assert sorted(history(read_finished_run(second))) == [3]
 
 
 def test_without_wandb_installed_training_does_not_start(tmp_path, monkeypatch, capsys):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ def read_records(path: str | Path) -> list:
             continue
         _crc, length, kind = struct.unpack_from("<IHB", data, offset)
         offset += CHUNK_HEADER
+        if offset + length > len(data):           # a chunk still being written
+            break
         chunk, offset = data[offset:offset + length], offset + length
         if kind == 0 and length == 0:             # zero fill: nothing more in this block
             offset += BLOCK - offset % BLOCK if offset % BLOCK else 0
@@ -46,6 +49,24 @@ def read_records(path: str | Path) -> list:
             records.append(record)
             pending = b""
     return records
+
+
+def read_finished_run(run_folder: str | Path, timeout_s: float = 60.0) -> list:
+    """The records of an offline run once its last one, ``exit``, is on disk.
+
+    ``run.finish()`` returns when W&B's core has the exit record, but the core may write
+    its buffered log a moment later (seen on a loaded machine: a file with no records yet).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        files = sorted(Path(run_folder).glob("run-*.wandb"))
+        records = read_records(files[0]) if files else []
+        if records and records[-1].WhichOneof("record_type") == "exit":
+            return records
+        if time.monotonic() > deadline:
+            kinds = [r.WhichOneof("record_type") for r in records]
+            raise AssertionError(f"{run_folder}: no exit record after {timeout_s} s; records: {kinds}")
+        time.sleep(0.2)
 
 
 def _item_value(item) -> Any:
