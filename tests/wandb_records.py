@@ -54,8 +54,9 @@ def read_records(path: str | Path) -> list:
 def read_finished_run(run_folder: str | Path, timeout_s: float = 60.0) -> list:
     """The records of an offline run once its last one, ``exit``, is on disk.
 
-    ``run.finish()`` returns when W&B's core has the exit record, but the core may write
-    its buffered log a moment later (seen on a loaded machine: a file with no records yet).
+    Why wait: CI once read a finished run's file and found no run record in it (not seen here,
+    also not under load); ``run.finish()`` returns when W&B's core has taken the exit record,
+    and the core, a separate process, may write its log a moment later.
     """
     deadline = time.monotonic() + timeout_s
     while True:
