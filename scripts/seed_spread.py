@@ -17,15 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # translate/ from the checkout
 
+from translate.metrics.features import read_uint8  # noqa: E402
 from translate.metrics.paired import l1  # noqa: E402
 
 
 def _image(path: Path) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+    """3 x H x W in [0, 1], decoded as test.py --metrics decodes it."""
+    return torch.from_numpy(read_uint8(str(path))).permute(2, 0, 1).float() / 255
 
 
 def spread(folders: list[Path], fake: str = "fake_B", real: str = "real_B") -> dict[str, object]:
@@ -50,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     folders = [Path(a) for a in (sys.argv[1:] if argv is None else argv)]
     if len(folders) < 2 or any(not (f / "images").is_dir() for f in folders):
         raise SystemExit("seed_spread: give two or more of test.py's result folders (results/NAME/test_latest)")
-    result = spread(folders)
+    from datasets import DataError
+    try:
+        result = spread(folders)
+    except DataError as err:          # an image that does not decode: say which, no traceback
+        raise SystemExit(f"seed_spread: {err}") from None
     print(f"{result['images']} images; L1 of each run: " + ", ".join(f"{v:.4f}" for v in result["runs"]))
     print(f"L1 between runs' outputs: {result['between_runs']:.4f}; L1 of their mean: {result['of_the_mean']:.4f}")
     return 0

@@ -45,3 +45,10 @@ def test_command_line_prints_and_refuses_one_folder(tmp_path):
     assert "L1 of their mean: 0.0000" in done.stdout and "0.0784, 0.0784" in done.stdout
     one = subprocess.run([sys.executable, str(SCRIPT), str(a)], capture_output=True, text=True, timeout=60)
     assert one.returncode != 0 and "two or more" in one.stderr
+
+
+def test_an_unreadable_image_is_a_one_line_error(tmp_path):
+    a, b = _run(tmp_path / "a", 80), _run(tmp_path / "b", 120)
+    (b / "images" / "2_fake_B.png").write_bytes(b"not a png")
+    done = subprocess.run([sys.executable, str(SCRIPT), str(a), str(b)], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "2_fake_B.png" in done.stderr and "Traceback" not in done.stderr
