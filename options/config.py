@@ -47,10 +47,10 @@ class NetworkConfig:
     init_gain: float = 0.02
     use_dropout: bool = False
     # Networks of the transformer / U-Net GAN papers and stabilizers.
-    vit_patch_size: int = 16
+    vit_patch_size: int = 8
     vit_depth: int = 4
-    vit_dim: int = 256
-    vit_heads: int = 4
+    vit_dim: int = 128
+    vit_heads: int = 2
     vit_noise: int = 0
     vit_pixel_skip: int = 32
     vit_patch_overlap: int = 2

@@ -81,10 +81,10 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=SEED, default=0)
     # Networks beyond the classic ones.  vit_siren / vit defaults: the best configuration found at
     # equal training time (README, "vit_siren against the classics at equal training time").
-    p.add_argument("--vit_patch_size", type=ints(1, 256), default=16)
+    p.add_argument("--vit_patch_size", type=ints(1, 256), default=8)
     p.add_argument("--vit_depth", type=ints(1, 64), default=4)
-    p.add_argument("--vit_dim", type=ints(1, 8192), default=256)
-    p.add_argument("--vit_heads", type=ints(1, 256), default=4)
+    p.add_argument("--vit_dim", type=ints(1, 8192), default=128)
+    p.add_argument("--vit_heads", type=ints(1, 256), default=2)
     p.add_argument("--vit_noise", type=ints(0, 4096), default=0, help="noise dimension for stochastic vit_siren outputs")
     p.add_argument("--vit_pixel_skip", type=ints(0, 1024), default=32,
                    help="channels of the per-pixel input features that vit_siren's last layer sees (0: none)")
@@ -92,7 +92,7 @@ def add_shared_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vit_decode_overlap", type=ints(0, 128), default=None,
                    help="vit_siren: each token decodes its patch plus this many pixels each side, and the "
                         "windows are cross-faded, against seams at patch borders (at most --vit_patch_size / 2; "
-                        "default --vit_patch_size / 4, i.e. 4; 0: patches side by side)")
+                        "default --vit_patch_size / 4, i.e. 2; 0: patches side by side)")
     p.add_argument("--vit_stem", default="linear", choices=("linear", "conv"),
                    help="vit_siren patch embedding: one P x P linear map, or stride-2 3x3 convolutions "
                         "(Xiao et al. 2021; --vit_patch_size a power of two)")

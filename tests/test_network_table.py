@@ -190,3 +190,19 @@ def test_flags_to_rebuild_name_what_makes_the_options_build_the_recorded_network
     disc = {"kind": "discriminator", "name": "basic", "args": {"spectral_norm": True}}
     assert flags_to_rebuild(disc, {**disc, "args": {"spectral_norm": False}}) == ["--spectral_norm"]
     assert flags_to_rebuild(disc, {**disc, "name": "vit"}) == ["--netD basic"]
+
+
+def test_runs_of_the_former_vit_defaults_are_told_the_flags_that_rebuild_them():
+    """Patch 16 / width 256 / 4 heads were the defaults until patch 8 / 128 / 2: resuming such a run
+    with today's defaults must name exactly those three flags, for G and D."""
+    from translate.networks import discriminator_kwargs, flags_to_rebuild, generator_kwargs
+    vit = ["--netG", "vit_siren", "--netD", "vit"]
+    former = parse_train_options(vit + ["--vit_patch_size", "16", "--vit_dim", "256", "--vit_heads", "4"]).net
+    today = parse_train_options(vit).net
+    assert (today.vit_patch_size, today.vit_dim, today.vit_heads) == (8, 128, 2)
+    wanted = ["--vit_patch_size 16", "--vit_dim 256", "--vit_heads 4"]
+    for kind, name, kwargs in (("generator", "vit_siren", lambda n: generator_kwargs(n, 3, 3)),
+                               ("discriminator", "vit", lambda n: discriminator_kwargs(n, 6))):
+        record = lambda net: {"kind": kind, "name": name, "args": kwargs(net)}
+        assert flags_to_rebuild(record(former), record(today)) == wanted
+        assert flags_to_rebuild(record(former), record(former)) == []

@@ -76,7 +76,7 @@ def test_builtin_data_uses_smaller_default_sizes():
     (["--netD", "n_layers", "--n_layers_D", "5", "--crop_size", "64", "--load_size", "64"], "use --crop_size 96"),
     (["--netD", "unet", "--crop_size", "36", "--load_size", "36"], "multiples of 16; use --crop_size 48"),
     (["--netD", "pixel", "--crop_size", "4", "--load_size", "4"], "at least 8 px"),  # the ResNet's padding
-    (["--netG", "vit_siren", "--vit_heads", "5"], "--vit_heads 5 must divide --vit_dim 256"),
+    (["--netG", "vit_siren", "--vit_heads", "5"], "--vit_heads 5 must divide --vit_dim 128"),
     (["--model", "pix2pix", "--lambda_L1", "0", "--adaptive_gan_weight"], "reconstruction term"),
 ])
 def test_bad_combinations_name_the_flag(argv, message):

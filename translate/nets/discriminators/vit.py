@@ -87,8 +87,8 @@ class DiscriminatorBlock(nn.Module):
 
 
 class VitDiscriminator(nn.Module):
-    def __init__(self, *, in_channels: int = 3, image_size: int = 256, patch_size: int = 16,
-                 overlap: int = 2, dim: int = 256, depth: int = 4, heads: int = 4, mlp_ratio: int = 4,
+    def __init__(self, *, in_channels: int = 3, image_size: int = 256, patch_size: int = 8,
+                 overlap: int = 2, dim: int = 128, depth: int = 4, heads: int = 2, mlp_ratio: int = 4,
                  improved_spectral_norm: bool = True):
         super().__init__()
         if image_size % patch_size:

@@ -216,7 +216,7 @@ class SirenPatchDecoder(nn.Module):
 
 class VitSirenGenerator(nn.Module):
     def __init__(self, *, in_channels: int = 3, out_channels: int = 3, image_size: int = 256,
-                 patch_size: int = 16, dim: int = 256, depth: int = 4, heads: int = 4, noise_dim: int = 0,
+                 patch_size: int = 8, dim: int = 128, depth: int = 4, heads: int = 2, noise_dim: int = 0,
                  mlp_ratio: int = 4, siren_hidden: int = 64, siren_layers: int = 2,
                  fourier_scale: float | None = None, pixel_channels: int = 32, decode_overlap: int | None = None,
                  stem: str = "linear", output_init: str = "siren"):
