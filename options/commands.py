@@ -294,6 +294,15 @@ def compare_results_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def seam_score_parser(description: str) -> argparse.ArgumentParser:
+    """``python scripts/seam_score.py``."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("period", type=ints(2, 4096), help="the patch size P in pixels (vit_siren: --vit_patch_size)")
+    p.add_argument("folders", nargs="+", type=Path, help="test.py result folders (results/NAME/test_latest)")
+    p.add_argument("--kind", default="fake_B", help="image suffix to score (fake_B, fake_A, real_B, ...)")
+    return p
+
+
 def cpu_convs_bench_parser(description: str) -> argparse.ArgumentParser:
     """``python scripts/cpu_convs_bench.py``."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -14,13 +14,12 @@ period (P +- 1) and with the targets' (``--kind real_B``), not with 1 alone.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # translate/ from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # options/ and translate/ from the checkout
 
 from translate.metrics.features import read_uint8  # noqa: E402
 
@@ -42,7 +41,7 @@ def grid_differences(grey: np.ndarray, period: int) -> tuple[float, float, float
 def seam_score(folder: Path, period: int, kind: str = "fake_B") -> tuple[float, int]:
     """(mean difference on the grid lines / mean difference elsewhere, number of images)."""
     if period < 2:
-        raise SystemExit(f"seam_score: the period must be at least 2 pixels, not {period}")
+        raise ValueError(f"the period must be at least 2 pixels, not {period}")
     paths = sorted((folder / "images").glob(f"*_{kind}.png"))
     if not paths:
         raise SystemExit(f"seam_score: no *_{kind}.png in {folder / 'images'}: give test.py's result folder "
@@ -60,11 +59,8 @@ def seam_score(folder: Path, period: int, kind: str = "fake_B") -> tuple[float, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("period", type=int, help="the patch size P in pixels (vit_siren: --vit_patch_size)")
-    parser.add_argument("folders", nargs="+", type=Path, help="test.py result folders (results/NAME/test_latest)")
-    parser.add_argument("--kind", default="fake_B", help="image suffix to score (fake_B, fake_A, real_B, ...)")
-    args = parser.parse_args(argv)
+    from options.commands import seam_score_parser
+    args = seam_score_parser(__doc__.split("\n\n")[0]).parse_args(argv)
     from datasets import DataError
     for folder in args.folders:
         try:

@@ -65,6 +65,8 @@ def test_the_command_line_prints_each_folder_and_bad_input_is_one_line(tmp_path)
     missing = subprocess.run([sys.executable, str(SCRIPT), "8", str(tmp_path / "run2")], capture_output=True,
                              text=True)
     assert missing.returncode != 0 and "no *_fake_B.png" in missing.stderr and "Traceback" not in missing.stderr
+    tiny = subprocess.run([sys.executable, str(SCRIPT), "1", str(run)], capture_output=True, text=True)
+    assert tiny.returncode != 0 and "period" in tiny.stderr and "Traceback" not in tiny.stderr
     (run / "images" / "9_fake_B.png").write_bytes(b"not a png")
     broken = subprocess.run([sys.executable, str(SCRIPT), "8", str(run)], capture_output=True, text=True)
     assert broken.returncode != 0 and "9_fake_B.png" in broken.stderr and "Traceback" not in broken.stderr
