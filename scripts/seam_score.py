@@ -54,8 +54,9 @@ def seam_score(folder: Path, period: int, kind: str = "fake_B") -> tuple[float, 
                              f"period {period}")
         totals += grid_differences(grey, period)
     on_sum, on_count, off_sum, off_count = totals
-    off_mean = off_sum / off_count
-    return (on_sum / on_count) / off_mean if off_mean > 0 else float("nan"), len(paths)
+    if off_sum == 0:      # flat between the grid lines: any step on them is all seam
+        return (float("inf") if on_sum > 0 else float("nan")), len(paths)
+    return (on_sum / on_count) / (off_sum / off_count), len(paths)
 
 
 def main(argv: list[str] | None = None) -> int:

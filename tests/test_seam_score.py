@@ -54,6 +54,8 @@ def test_a_flat_image_with_one_step_on_the_grid_counts_it_exactly(tmp_path):
     on_grid = 40 * 16 / (16 * 1 + 16 * 1)                    # column line 8 and row line 8, 16 pixels each
     off_grid = 10 * 4 / (2 * 16 * 15 - 32)                   # the bump's four differences over the other 448
     assert seam_score(folder, 8)[0] == pytest.approx(on_grid / off_grid)
+    image[5, 3] -= 10                                          # only the step on the grid is left
+    assert seam_score(_results(tmp_path / "blocks", [image]), 8)[0] == float("inf")
 
 
 def test_the_command_line_prints_each_folder_and_bad_input_is_one_line(tmp_path):
