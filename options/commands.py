@@ -294,6 +294,14 @@ def compare_results_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def seed_spread_parser(description: str) -> argparse.ArgumentParser:
+    """``python scripts/seed_spread.py``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("folders", nargs="+", type=Path,
+                   help="two or more test.py result folders of one configuration (results/NAME/test_latest)")
+    return p
+
+
 def seam_score_parser(description: str) -> argparse.ArgumentParser:
     """``python scripts/seam_score.py``."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)

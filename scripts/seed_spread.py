@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # translate/ from the checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # options/ and translate/ from the checkout
 
 from translate.metrics.features import read_uint8  # noqa: E402
 from translate.metrics.paired import l1  # noqa: E402
@@ -48,9 +48,11 @@ def spread(folders: list[Path], fake: str = "fake_B", real: str = "real_B") -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    folders = [Path(a) for a in (sys.argv[1:] if argv is None else argv)]
+    from options.commands import seed_spread_parser
+    parser = seed_spread_parser(__doc__.split("\n\n")[0])
+    folders = parser.parse_args(argv).folders
     if len(folders) < 2 or any(not (f / "images").is_dir() for f in folders):
-        raise SystemExit("seed_spread: give two or more of test.py's result folders (results/NAME/test_latest)")
+        parser.error("give two or more of test.py's result folders (results/NAME/test_latest)")
     from datasets import DataError
     try:
         result = spread(folders)
